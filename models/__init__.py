@@ -1,0 +1,1 @@
+"""The shipped model, its metadata and its training corpus."""

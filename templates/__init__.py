@@ -1,0 +1,1 @@
+"""Bundled draft templates (Jinja2); users override them with drafting.templates_dir."""

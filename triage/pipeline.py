@@ -1,0 +1,369 @@
+"""One pass over one account: fetch -> parse -> screen -> classify -> draft -> record.
+
+The daemon and `triage run --once` share this code path. Messages are recorded strictly in
+UID order, each in one transaction with the folder cursor, so a pass that dies anywhere
+resumes at the first message it had not recorded, and the draft's stable Message-ID lets it
+find a draft it had appended but not yet recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from triage.classify import Classifier, Decision
+from triage.config import Account, Config
+from triage.drafting import Drafter
+from triage.errors import LockedError, MailboxError, TriageError
+from triage.mailbox import Mailbox, MessageRef
+from triage.parsing import Inquiry, ParseError, parse
+from triage.screening import screen
+from triage.state import Outcome, State
+
+log = logging.getLogger(__name__)
+
+KEYWORD_PREFIX = "$triage_"
+
+
+@dataclass
+class Report:
+    """One message's fate, for the summary, the demo and the log."""
+
+    uid: str
+    action: str
+    reason: str = ""
+    label: str = ""
+    lang: str = ""
+    subject: str = ""
+    sender: str = ""
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    draft: str = ""
+
+
+@dataclass
+class Summary:
+    account: str
+    seen: int = 0
+    drafted: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    no_refusal: int = 0
+    errors: int = 0
+    failure: str = ""
+    reports: list[Report] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "drafted": dict(self.drafted),
+            "skipped": dict(self.skipped),
+            "no_refusal": self.no_refusal,
+            "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class Pending:
+    ref: MessageRef
+    inquiry: Inquiry | None
+    inquiry_id: str
+    reason: str = ""
+    error: str = ""
+
+
+class Pass:
+    """Everything one pass needs, built once by the caller (CLI, daemon or test)."""
+
+    def __init__(
+        self,
+        config: Config,
+        account: Account,
+        mailbox: Mailbox,
+        state: State,
+        classifier: Classifier,
+        drafter: Drafter,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+    ) -> None:
+        self.config, self.account, self.mailbox, self.state = config, account, mailbox, state
+        self.classifier, self.drafter, self.dry_run, self.clock = (
+            classifier,
+            drafter,
+            dry_run,
+            clock,
+        )
+        self.summary = Summary(account.name)
+        self.uidvalidity = 0
+        self._ids: set[str] = set()
+        identity = config.identity
+        self.own = {identity.address.lower(), *(a.lower() for a in identity.aliases)}
+        if "@" in account.username:
+            self.own.add(account.username.lower())
+
+    def run(self) -> Summary:
+        name, folder = self.account.name, self.mailbox.inbox
+        cursor = self.state.cursor(name, folder)
+        since = self.clock() - timedelta(days=self.account.first_run_days)
+        listing = self.mailbox.list_new(cursor, since)
+        self.uidvalidity = listing.uidvalidity
+        if listing.restarted:
+            if cursor is not None:
+                log.warning(
+                    "account %s: UIDVALIDITY of %s changed (%s -> %s); looking back %d "
+                    "days, skipping what was already handled",
+                    name,
+                    folder,
+                    cursor.uidvalidity,
+                    listing.uidvalidity,
+                    self.account.first_run_days,
+                )
+            else:
+                log.info(
+                    "account %s: first pass on %s, looking back %d days",
+                    name,
+                    folder,
+                    self.account.first_run_days,
+                )
+            if not self.dry_run:
+                self.state.start_folder(name, folder, listing.uidvalidity, since)
+        refs = [
+            r
+            for r in listing.refs
+            if not self.state.is_handled(name, folder, listing.uidvalidity, r.uid)
+        ]
+        readable = []
+        for ref in refs:
+            if ref.size > self.account.max_message_bytes:
+                self._finish(Pending(ref, None, "", reason=f"too large ({ref.size} bytes)"))
+            else:
+                readable.append(ref)
+        batch: list[tuple[MessageRef, bytes]] = []
+        for item in self.mailbox.fetch(readable):
+            batch.append(item)
+            if len(batch) >= max(1, self.account.fetch_batch):
+                self._process(batch)
+                batch = []
+        self._process(batch)
+        return self.summary
+
+    def _process(self, batch: Sequence[tuple[MessageRef, bytes]]) -> None:
+        if not batch:
+            return
+        pending = [self._screen(ref, raw) for ref, raw in batch]
+        to_classify = [p for p in pending if p.inquiry is not None and not p.reason and not p.error]
+        decisions = dict(
+            zip(
+                (p.ref.uid for p in to_classify),
+                self.classifier.decide([p.inquiry for p in to_classify if p.inquiry]),
+                strict=True,
+            )
+        )
+        drafts = {}
+        for p in to_classify:
+            decision = decisions[p.ref.uid]
+            if decision.refuses and p.inquiry is not None:
+                drafts[p.ref.uid] = self.drafter.build(
+                    decision,
+                    p.inquiry,
+                    account=self.account.name,
+                    inquiry_id=p.inquiry_id,
+                    now=self.clock(),
+                )
+        existing = (
+            self.mailbox.find_drafts([d.message_id for d in drafts.values()])
+            if drafts and not self.dry_run
+            else {}
+        )
+        for p in pending:
+            draft = drafts.get(p.ref.uid)
+            draft_uid = ""
+            if draft is not None and not self.dry_run:
+                if draft.message_id in existing:
+                    draft_uid = existing[draft.message_id]
+                    log.info(
+                        "account %s: uid %s: draft already in %s (uid %s), not appending again",
+                        self.account.name,
+                        p.ref.uid,
+                        "Drafts",
+                        draft_uid,
+                    )
+                else:
+                    draft_uid = self.mailbox.append_draft(
+                        draft.raw, seen=self.config.drafting.mark_drafts_seen, when=self.clock()
+                    )
+                if self.config.drafting.tag_keywords:
+                    self._tag(p.ref.uid, decisions[p.ref.uid].label)
+            self._finish(p, decisions.get(p.ref.uid), draft.message_id if draft else "", draft_uid)
+
+    def _screen(self, ref: MessageRef, raw: bytes) -> Pending:
+        try:
+            inquiry = parse(raw)
+        except ParseError as exc:
+            return Pending(ref, None, "", error=f"unreadable message: {exc}")
+        inquiry_id = inquiry.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+        if inquiry_id in self._ids or self.state.handled_message_id(self.account.name, inquiry_id):
+            return Pending(ref, inquiry, inquiry_id, reason="already handled (same Message-ID)")
+        self._ids.add(inquiry_id)
+        reason = screen(
+            inquiry, own_addresses=self.own, allow=self.config.screening.allow, flags=ref.flags
+        )
+        return Pending(ref, inquiry, inquiry_id, reason=reason or "")
+
+    def _tag(self, uid: str, label: str) -> None:
+        if not self.mailbox.add_keyword(uid, KEYWORD_PREFIX + label):
+            log.debug("account %s: the server does not allow keywords", self.account.name)
+
+    def _finish(
+        self, p: Pending, decision: Decision | None = None, draft_id: str = "", draft_uid: str = ""
+    ) -> None:
+        inquiry = p.inquiry
+        if p.error:
+            action, reason = "error", p.error
+        elif p.reason:
+            action, reason = "skipped", p.reason
+        elif decision is not None and decision.refuses:
+            action, reason = "drafted", ""
+        else:
+            action, reason = "no_refusal", ""
+        outcome = Outcome(
+            uid=p.ref.uid,
+            message_id=p.inquiry_id,
+            action=action,
+            reason=reason,
+            label=decision.label if decision else "",
+            lang=inquiry.lang if inquiry else "",
+            scores=decision.scores if decision else None,
+            evidence=decision.evidence if decision else None,
+            sender=inquiry.sender_addr if inquiry else "",
+            subject=inquiry.subject if inquiry else "",
+            draft_message_id=draft_id,
+            draft_uid=draft_uid,
+        )
+        if not self.dry_run:
+            self.state.record(self.account.name, self.mailbox.inbox, self.uidvalidity, outcome)
+        self._count(outcome)
+
+    def _count(self, o: Outcome) -> None:
+        s = self.summary
+        s.seen += 1
+        if o.action == "drafted":
+            s.drafted[o.label] += 1
+        elif o.action == "skipped":
+            s.skipped[o.reason.split(" (")[0]] += 1
+        elif o.action == "error":
+            s.errors += 1
+        else:
+            s.no_refusal += 1
+        level = logging.WARNING if o.action == "error" else logging.INFO
+        log.log(
+            level,
+            "account %s: uid %s: %s%s%s",
+            s.account,
+            o.uid,
+            o.action,
+            f" {o.label}/{o.lang}" if o.action == "drafted" else "",
+            f" ({o.reason})" if o.reason else "",
+        )
+        log.debug(
+            "account %s: uid %s: from %s, subject %r, scores %s, evidence %s",
+            s.account,
+            o.uid,
+            o.sender,
+            o.subject,
+            o.scores,
+            o.evidence,
+        )
+        s.reports.append(
+            Report(
+                o.uid,
+                o.action,
+                o.reason,
+                o.label,
+                o.lang,
+                o.subject,
+                o.sender,
+                o.evidence or {},
+                o.scores or {},
+                o.draft_uid or o.draft_message_id,
+            )
+        )
+
+
+def summarize(summaries: Iterable[Summary]) -> list[str]:
+    """The lines `triage run` prints: one per account."""
+    lines = []
+    for s in summaries:
+        if s.failure:
+            lines.append(f"{s.account}: FAILED: {s.failure}")
+            if not s.seen:
+                continue
+        drafted = ", ".join(f"{k} {v}" for k, v in sorted(s.drafted.items())) or "0"
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(s.skipped.items())) or "0"
+        lines.append(
+            f"{s.account}: seen {s.seen}; drafted {drafted}; skipped {skipped}; "
+            f"no refusal {s.no_refusal}; errors {s.errors}"
+        )
+    return lines
+
+
+def open_mailbox(account: Account) -> Mailbox:
+    if account.is_maildir:
+        from triage.maildir import MaildirMailbox
+
+        return MaildirMailbox(account)
+    from triage.imap import ImapMailbox
+
+    return ImapMailbox(account)
+
+
+def run_once(
+    config: Config,
+    *,
+    account: str | None = None,
+    dry_run: bool = False,
+    classifier: Classifier | None = None,
+    opener: Callable[[Account], Mailbox] = open_mailbox,
+) -> list[Summary]:
+    """One pass over each configured account (or one); a failing account never stops the rest."""
+    from triage.classify import RuleClassifier
+    from triage.state import account_lock
+
+    accounts = [config.account(account)] if account else list(config.accounts)
+    if not accounts:
+        raise TriageError(f"{config.path}: no [[accounts]] configured")
+    classifier = classifier or RuleClassifier({"en": config.rules.en, "fr": config.rules.fr})
+    drafter = Drafter(config.identity, config.drafting)
+    state = State(config.state_path)
+    summaries = []
+    try:
+        for acct in accounts:
+            started = datetime.now().astimezone()
+            summary = Summary(acct.name)
+            try:
+                with account_lock(config.state_path, acct.name):
+                    mailbox = opener(acct)
+                    try:
+                        runner = Pass(
+                            config, acct, mailbox, state, classifier, drafter, dry_run=dry_run
+                        )
+                        summary = runner.summary
+                        runner.run()
+                    finally:
+                        mailbox.close()
+            except (MailboxError, LockedError) as exc:
+                summary.failure = str(exc)
+                log.error("%s", exc)
+            if not dry_run:
+                state.record_pass(
+                    acct.name, started, not summary.failure, summary.failure, summary.counts()
+                )
+            summaries.append(summary)
+    finally:
+        state.close()
+    return summaries
