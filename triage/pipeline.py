@@ -8,6 +8,7 @@ find a draft it had appended but not yet recorded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections import Counter
@@ -339,14 +340,19 @@ def run_once(
         raise TriageError(f"{config.path}: no [[accounts]] configured")
     classifier = classifier or RuleClassifier({"en": config.rules.en, "fr": config.rules.fr})
     drafter = Drafter(config.identity, config.drafting)
-    state = State(config.state_path)
+    state = State(config.state_path, readonly=dry_run)
     summaries = []
     try:
         for acct in accounts:
             started = datetime.now().astimezone()
             summary = Summary(acct.name)
             try:
-                with account_lock(config.state_path, acct.name):
+                lock = (
+                    contextlib.nullcontext()
+                    if dry_run
+                    else account_lock(config.state_path, acct.name)
+                )
+                with lock:
                     mailbox = opener(acct)
                     try:
                         runner = Pass(

@@ -88,11 +88,19 @@ def now() -> datetime:
 
 
 class State:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, readonly: bool = False) -> None:
+        """`readonly` (dry runs) reads the recorded state, if any, and can never change it."""
         self.directory = directory
+        path = directory / "state.sqlite3"
         try:
+            if readonly:
+                target = f"{path.as_uri()}?mode=ro" if path.exists() else ":memory:"
+                self.db = sqlite3.connect(target, uri=True, timeout=30, isolation_level=None)
+                if not path.exists():
+                    self.db.executescript(SCHEMA)
+                return
             directory.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(directory / "state.sqlite3", timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
