@@ -54,14 +54,16 @@ def matched_text(inquiry: Inquiry) -> str:
 
 class RuleClassifier:
     def __init__(self, extra: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> None:
-        self.sets = rules.load(extra)
+        # Both languages' phrases apply to every message: mail mixes languages, and a short
+        # message's language is a guess. The phrases are specific enough not to collide.
+        sets = rules.load(extra)
+        self.rules = rules.RuleSet([rule for s in sets.values() for rule in s.rules])
 
     def decide(self, inquiries: Sequence[Inquiry]) -> list[Decision]:
         return [self._one(inquiry) for inquiry in inquiries]
 
     def _one(self, inquiry: Inquiry) -> Decision:
-        ruleset = self.sets.get(inquiry.lang) or self.sets["en"]
-        match = ruleset.match(matched_text(inquiry))
+        match = self.rules.match(matched_text(inquiry))
         scores = {label: saturate(match.weights[label]) for label in REFUSALS}
         scores[NONE] = round(1.0 - max(scores.values()), 4)
         label = choose(scores)

@@ -103,7 +103,8 @@ _STOPWORDS = {
     ),
     "fr": frozenset(
         "le la les et vous votre vos de des du un une pour je est pas que qui mon ma mes "
-        "sur avec nous merci bonjour cordialement ce cette il elle suis au aux en ne".split()
+        "sur avec nous merci bonjour cordialement ce cette il elle suis au aux en ne "
+        "c'est j'ai n'est d'un qu'il est-ce pourriez pouvez voudrais".split()
     ),
 }
 
