@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +41,29 @@ def make_config(
     """A Config for one test user on the test Dovecot; keyword arguments override keys."""
     monkeypatch.setenv("TRIAGE_TEST_PASSWORD", PASSWORD)
 
-    def build(user: str, *, drafting: dict[str, Any] | None = None, **account: Any) -> config.Config:
+    def build(
+        user: str, *, drafting: dict[str, Any] | None = None, **account: Any
+    ) -> config.Config:
         data: dict[str, Any] = {
             "state_dir": str(tmp_path / "state"),
             "identity": {"name": "Camille Martin", "address": "camille@example.com"},
-            "drafting": {"signature": "Camille", "resources": [{"title": "Guide",
-                                                                "url": "https://example.com/g"}],
-                         "referrals": ["a colleague"], **(drafting or {})},
-            "accounts": [{"name": "work", "host": "127.0.0.1", "port": dovecot.imap_port,
-                          "security": "plain", "username": user,
-                          "password_env": "TRIAGE_TEST_PASSWORD", **account}],
+            "drafting": {
+                "signature": "Camille",
+                "resources": [{"title": "Guide", "url": "https://example.com/g"}],
+                "referrals": ["a colleague"],
+                **(drafting or {}),
+            },
+            "accounts": [
+                {
+                    "name": "work",
+                    "host": "127.0.0.1",
+                    "port": dovecot.imap_port,
+                    "security": "plain",
+                    "username": user,
+                    "password_env": "TRIAGE_TEST_PASSWORD",
+                    **account,
+                }
+            ],
         }
         return config.parse(data, "<test config>")
 
@@ -72,7 +85,7 @@ def make_mail(
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain="client.example")
     for name, value in (headers or {}).items():
         msg[name] = value

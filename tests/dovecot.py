@@ -6,6 +6,7 @@ user and so a fresh, empty mailbox: tests never see each other's mail.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -98,10 +99,28 @@ class Dovecot:
         os.chmod(self.dir / "home", 0o777)
         self.ca_file = str(self.dir / "cert.pem")
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", str(self.dir / "key.pem"), "-out", self.ca_file, "-days", "2",
-             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(self.dir / "key.pem"),
+                "-out",
+                self.ca_file,
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
         )
         self.config = self.dir / "dovecot.conf"
         self.process: subprocess.Popen[bytes] | None = None
@@ -112,11 +131,19 @@ class Dovecot:
     def start(self) -> None:
         for _ in range(5):
             self.imap_port, self.imaps_port = free_port(), free_port()
-            self.config.write_text(CONFIG.format(dir=self.dir, password=PASSWORD,
-                                                 imap_port=self.imap_port,
-                                                 imaps_port=self.imaps_port))
-            self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.config)],
-                                            start_new_session=True, stderr=subprocess.PIPE)
+            self.config.write_text(
+                CONFIG.format(
+                    dir=self.dir,
+                    password=PASSWORD,
+                    imap_port=self.imap_port,
+                    imaps_port=self.imaps_port,
+                )
+            )
+            self.process = subprocess.Popen(
+                ["dovecot", "-F", "-c", str(self.config)],
+                start_new_session=True,
+                stderr=subprocess.PIPE,
+            )
             if self._wait_ready():
                 return
             self.stop()
@@ -139,20 +166,16 @@ class Dovecot:
     def stop(self) -> None:
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         # The master's children share its session: make sure none is left.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process = None
 
     def cleanup(self) -> None:
@@ -167,8 +190,9 @@ class Dovecot:
         client.login(user, PASSWORD)
         return client
 
-    def deliver(self, user: str, raw: bytes, flags: tuple[bytes, ...] = (),
-                folder: str = "INBOX") -> None:
+    def deliver(
+        self, user: str, raw: bytes, flags: tuple[bytes, ...] = (), folder: str = "INBOX"
+    ) -> None:
         client = self.client(user)
         try:
             client.append(folder, raw, flags=flags)
@@ -176,6 +200,7 @@ class Dovecot:
             client.logout()
 
     def doveadm(self, *args: str) -> str:
-        done = subprocess.run(["doveadm", "-c", str(self.config), *args], check=True,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["doveadm", "-c", str(self.config), *args], check=True, capture_output=True, text=True
+        )
         return done.stdout

@@ -15,27 +15,48 @@ def classifier() -> RuleClassifier:
 @pytest.mark.parametrize(
     ("subject", "body", "label"),
     [
-        ("Website", "I need you to guarantee that we will double our sales, or refund me.",
-         "guarantee"),
-        ("Site", "Pouvez-vous me garantir le résultat ? Sinon je veux être remboursé si ça rate.",
-         "guarantee"),
+        (
+            "Website",
+            "I need you to guarantee that we will double our sales, or refund me.",
+            "guarantee",
+        ),
+        (
+            "Site",
+            "Pouvez-vous me garantir le résultat ? Sinon je veux être remboursé si ça rate.",
+            "guarantee",
+        ),
         ("Book", "Could you write my whole book? I'd like to be famous overnight.", "out_of_scope"),
-        ("Livre", "Je voudrais devenir célèbre du jour au lendemain avec une stratégie magique.",
-         "out_of_scope"),
-        ("CV", "You already helped me with my CV, it's the same problem as last time.",
-         "already_helped"),
+        (
+            "Livre",
+            "Je voudrais devenir célèbre du jour au lendemain avec une stratégie magique.",
+            "out_of_scope",
+        ),
+        (
+            "CV",
+            "You already helped me with my CV, it's the same problem as last time.",
+            "already_helped",
+        ),
         ("CV", "Vous m'avez déjà aidé pour mon CV, c'est le même problème.", "already_helped"),
-        ("Coaching", "I'd like to book sessions for my son, he doesn't know I'm writing.",
-         "third_party"),
+        (
+            "Coaching",
+            "I'd like to book sessions for my son, he doesn't know I'm writing.",
+            "third_party",
+        ),
         ("Coaching", "Bonjour, c'est pour mon mari, il refuse de vous contacter.", "third_party"),
-        ("!!!", "Answer me now or I'll leave a one-star review, you are incompetent.",
-         "disrespect"),
+        (
+            "!!!",
+            "Answer me now or I'll leave a one-star review, you are incompetent.",
+            "disrespect",
+        ),
         ("Honte", "C'est INADMISSIBLE, répondez immédiatement !", "disrespect"),
         ("Call", "Can we do a quick call tonight at 11pm, and this Sunday too?", "private_time"),
         ("Appel", "On peut s'appeler ce dimanche ? Et pendant vos vacances aussi.", "private_time"),
         ("Logo", "We have no budget, could you do it for free?", "cannot_pay"),
-        ("Logo", "Nous n'avons pas de budget, accepteriez-vous un échange de services ?",
-         "cannot_pay"),
+        (
+            "Logo",
+            "Nous n'avons pas de budget, accepteriez-vous un échange de services ?",
+            "cannot_pay",
+        ),
         ("Quote", "Could you send your rates and availability for a logo in March?", NONE),
         ("Devis", "Pourriez-vous m'envoyer vos tarifs pour une couverture de roman ?", NONE),
     ],
@@ -51,10 +72,12 @@ def test_rules_find_the_situation_in_both_languages(
 
 
 def test_matching_ignores_accents_and_case(classifier: RuleClassifier) -> None:
-    (a, b) = classifier.decide([
-        from_fields(subject="", body="ECHANGE DE SERVICES ?", lang="fr"),
-        from_fields(subject="", body="échange de services ?", lang="fr"),
-    ])
+    (a, b) = classifier.decide(
+        [
+            from_fields(subject="", body="ECHANGE DE SERVICES ?", lang="fr"),
+            from_fields(subject="", body="échange de services ?", lang="fr"),
+        ]
+    )
     assert a.label == b.label == "cannot_pay"
     assert a.scores == b.scores
 
@@ -75,8 +98,13 @@ def test_user_phrases_extend_the_rules() -> None:
 
 
 def test_weak_hints_alone_do_not_refuse(classifier: RuleClassifier) -> None:
-    (decision,) = classifier.decide([from_fields(
-        subject="Portrait", body="My husband recommended you; we'd like a family portrait.")])
+    (decision,) = classifier.decide(
+        [
+            from_fields(
+                subject="Portrait", body="My husband recommended you; we'd like a family portrait."
+            )
+        ]
+    )
     assert decision.label == NONE
     assert 0 < decision.scores["third_party"] < 0.5
 

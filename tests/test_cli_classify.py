@@ -28,7 +28,8 @@ def test_classify_files_directories_and_maildirs_as_json(
     nested.mkdir(parents=True)
     (nested / "no-extension").write_bytes(make_mail(*FR_REFUSAL))
     (tmp_path / "dir" / "list.eml").write_bytes(
-        make_mail(*EN_REFUSAL, headers={"List-Id": "<l.example>"}))
+        make_mail(*EN_REFUSAL, headers={"List-Id": "<l.example>"})
+    )
     md = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (md / sub).mkdir(parents=True)
@@ -37,9 +38,12 @@ def test_classify_files_directories_and_maildirs_as_json(
     code, lines, _ = run(["classify", "--json", str(one), str(tmp_path / "dir"), str(md)], capsys)
     assert code == 0
     records = [json.loads(line) for line in lines]
-    assert [r["id"] for r in records] == [str(one), str(tmp_path / "dir" / "list.eml"),
-                                          str(tmp_path / "dir" / "deeper" / "no-extension"),
-                                          str(md / "cur" / "1.x:2,S")]
+    assert [r["id"] for r in records] == [
+        str(one),
+        str(tmp_path / "dir" / "list.eml"),
+        str(tmp_path / "dir" / "deeper" / "no-extension"),
+        str(md / "cur" / "1.x:2,S"),
+    ]
     assert [r["label"] for r in records] == ["cannot_pay", "cannot_pay", "third_party", "none"]
     assert [r["lang"] for r in records] == ["en", "en", "fr", "en"]
     assert records[1]["screened"] == "mailing list (List-* header)"
@@ -53,10 +57,20 @@ def test_classify_jsonl_and_stdin(
 ) -> None:
     data = tmp_path / "inquiries.jsonl"
     data.write_text(
-        json.dumps({"id": "a", "subject": "Logo", "body": "Pas de budget, un échange de services ?",
-                    "label": "cannot_pay"}, ensure_ascii=False) + "\n\n"
-        + json.dumps({"id": "b", "subject": "Quote", "body": "Could you send your rates?"}) + "\n",
-        encoding="utf-8")
+        json.dumps(
+            {
+                "id": "a",
+                "subject": "Logo",
+                "body": "Pas de budget, un échange de services ?",
+                "label": "cannot_pay",
+            },
+            ensure_ascii=False,
+        )
+        + "\n\n"
+        + json.dumps({"id": "b", "subject": "Quote", "body": "Could you send your rates?"})
+        + "\n",
+        encoding="utf-8",
+    )
     code, lines, _ = run(["classify", "--json", str(data)], capsys)
     assert code == 0
     got = {json.loads(line)["id"]: json.loads(line) for line in lines}

@@ -38,13 +38,22 @@ def test_example_config_parses_with_every_documented_key() -> None:
     ("text", "message"),
     [
         ("state_dir = [", "not valid TOML"),
-        (GOOD.replace('name = "C"', 'nmae = "C"'), "unknown key 'identity.nmae'; did you mean 'name'?"),
+        (
+            GOOD.replace('name = "C"', 'nmae = "C"'),
+            "unknown key 'identity.nmae'; did you mean 'name'?",
+        ),
         (GOOD + "first_run_days = 'x'\n", "'accounts[0].first_run_days' must be an integer"),
         (GOOD.replace('password_env = "X"', ""), "no password source"),
-        (GOOD.replace('host = "imap.example.com"', 'host = "imap.example.com"\nsecurity = "plain"'),
-         "allowed only to a loopback host"),
-        (GOOD.replace('host = "imap.example.com"', 'host = "x"\nsecurity = "ssl"'),
-         "security must be tls, starttls or plain"),
+        (
+            GOOD.replace(
+                'host = "imap.example.com"', 'host = "imap.example.com"\nsecurity = "plain"'
+            ),
+            "allowed only to a loopback host",
+        ),
+        (
+            GOOD.replace('host = "imap.example.com"', 'host = "x"\nsecurity = "ssl"'),
+            "security must be tls, starttls or plain",
+        ),
         ("[rules.en]\nwhatever = ['x']\n", "unknown label 'whatever'"),
         ("[drafting]\nexplain_reason = 'yes'\n", "must be true or false"),
     ],

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,17 @@ from triage.errors import TemplateError
 from triage.labels import LABELS, REFUSALS
 from triage.parsing import parse
 
-NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 IDENTITY = Identity(name="Camille Martin", address="camille@example.com")
 
 
 def drafter(**kwargs: object) -> Drafter:
-    settings = {"signature": "Camille", "resources": [Resource("Free guide", "https://g.example")],
-                "referrals": ["a colleague"], **kwargs}
+    settings = {
+        "signature": "Camille",
+        "resources": [Resource("Free guide", "https://g.example")],
+        "referrals": ["a colleague"],
+        **kwargs,
+    }
     return Drafter(IDENTITY, Drafting(**settings))  # type: ignore[arg-type]
 
 
@@ -31,9 +35,16 @@ def decision(label: str, lang: str) -> Decision:
 
 @pytest.mark.parametrize(
     ("subject", "expected"),
-    [("Logo", "Re: Logo"), ("Re: Logo", "Re: Logo"), ("RE: re: Logo", "Re: Logo"),
-     ("Réf : Devis", "Re: Devis"), ("AW: Angebot", "Re: Angebot"), ("Fwd: Logo", "Re: Fwd: Logo"),
-     ("Re[2]: Logo", "Re: Logo"), ("", "Re:")],
+    [
+        ("Logo", "Re: Logo"),
+        ("Re: Logo", "Re: Logo"),
+        ("RE: re: Logo", "Re: Logo"),
+        ("Réf : Devis", "Re: Devis"),
+        ("AW: Angebot", "Re: Angebot"),
+        ("Fwd: Logo", "Re: Fwd: Logo"),
+        ("Re[2]: Logo", "Re: Logo"),
+        ("", "Re:"),
+    ],
 )
 def test_reply_subject_never_doubles(subject: str, expected: str) -> None:
     assert reply_subject(subject) == expected
@@ -51,11 +62,17 @@ def test_message_id_is_stable_and_on_the_identity_domain() -> None:
 def test_every_template_renders_a_draft_that_does_not_reveal_the_label(
     label: str, lang: str
 ) -> None:
-    inquiry = parse(make_mail("Projet", "Bonjour" if lang == "fr" else "Hello",
-                              sender="Jo Blake <jo@client.example>",
-                              headers={"Reply-To": "jo.other@client.example"}))
-    draft = drafter().build(decision(label, lang), inquiry, account="work",
-                            inquiry_id=inquiry.message_id, now=NOW)
+    inquiry = parse(
+        make_mail(
+            "Projet",
+            "Bonjour" if lang == "fr" else "Hello",
+            sender="Jo Blake <jo@client.example>",
+            headers={"Reply-To": "jo.other@client.example"},
+        )
+    )
+    draft = drafter().build(
+        decision(label, lang), inquiry, account="work", inquiry_id=inquiry.message_id, now=NOW
+    )
     message = email.message_from_bytes(draft.raw, policy=email.policy.default)
     assert message["To"] == "jo.other@client.example"
     assert message["In-Reply-To"] == inquiry.message_id
@@ -63,7 +80,7 @@ def test_every_template_renders_a_draft_that_does_not_reveal_the_label(
     body = draft.body
     for secret in [*LABELS, "triage"]:
         assert secret not in body and secret not in str(message["Message-ID"])
-    assert not any(h.lower().startswith("x-") for h in message.keys())
+    assert not any(h.lower().startswith("x-") for h in message.keys())  # noqa: SIM118
     assert "Camille" in body and "Free guide: https://g.example" in body.replace(" :", ":")
     assert "a colleague" in body
     greeting = "Bonjour Jo Blake," if lang == "fr" else "Hello Jo,"
@@ -81,23 +98,28 @@ def test_reason_only_when_the_user_chooses_to_explain() -> None:
 
 def test_user_templates_come_first_and_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "cannot_pay.en.j2").write_text(
-        '{% extends "base.en.j2" %}{% block reason %}My own words.{% endblock %}')
+        '{% extends "base.en.j2" %}{% block reason %}My own words.{% endblock %}'
+    )
     inquiry = parse(make_mail("Logo", "Hello"))
-    body = drafter(templates_dir=str(tmp_path)).render_body(decision("cannot_pay", "en"),
-                                                            inquiry)[1]
+    body = drafter(templates_dir=str(tmp_path)).render_body(decision("cannot_pay", "en"), inquiry)[
+        1
+    ]
     assert "My own words." in body and "Thank you for your message" in body
     (tmp_path / "guarantee.en.j2").write_text("{{ no_such_variable }}")
-    with pytest.raises(TemplateError, match="guarantee.en.j2.*no_such_variable"):
+    with pytest.raises(TemplateError, match=r"guarantee\.en\.j2.*no_such_variable"):
         drafter(templates_dir=str(tmp_path)).render_body(decision("guarantee", "en"), inquiry)
     (tmp_path / "disrespect.en.j2").write_text("{% if %}")
-    with pytest.raises(TemplateError, match="disrespect.en.j2 line 1"):
+    with pytest.raises(TemplateError, match=r"disrespect\.en\.j2 line 1"):
         drafter(templates_dir=str(tmp_path)).render_body(decision("disrespect", "en"), inquiry)
 
 
 def test_original_is_quoted_with_a_localised_attribution() -> None:
-    raw = make_mail("Devis", "Bonjour,\n\nPas de budget.\n",
-                    sender="=?utf-8?q?H=C3=A9l=C3=A8ne?= <h@client.example>",
-                    date=datetime(2026, 11, 14, 22, 41, tzinfo=timezone.utc))
+    raw = make_mail(
+        "Devis",
+        "Bonjour,\n\nPas de budget.\n",
+        sender="=?utf-8?q?H=C3=A9l=C3=A8ne?= <h@client.example>",
+        date=datetime(2026, 11, 14, 22, 41, tzinfo=UTC),
+    )
     body = drafter().render_body(decision("cannot_pay", "fr"), parse(raw))[1]
     assert "Le sam. 14 nov. 2026 à 22:41, Hélène a écrit :\n> Bonjour,\n>\n> Pas de budget." in body
     body_en = drafter().render_body(decision("cannot_pay", "en"), parse(raw))[1]

@@ -6,6 +6,7 @@ import email
 import email.policy
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,11 @@ def drafts(dovecot: Dovecot, user: str) -> list[tuple[int, set[bytes], email.mes
         uids = client.search("ALL")
         data = client.fetch(uids, ["FLAGS", "BODY.PEEK[]"]) if uids else {}
         return [
-            (uid, set(data[uid][b"FLAGS"]),
-             email.message_from_bytes(data[uid][b"BODY[]"], policy=email.policy.default))
+            (
+                uid,
+                set(data[uid][b"FLAGS"]),
+                email.message_from_bytes(data[uid][b"BODY[]"], policy=email.policy.default),
+            )
             for uid in sorted(data)
         ]
     finally:
@@ -40,7 +44,9 @@ def inbox_flags(dovecot: Dovecot, user: str) -> dict[int, set[bytes]]:
     try:
         client.select_folder("INBOX", readonly=True)
         uids = client.search("ALL")
-        return {u: set(v[b"FLAGS"]) for u, v in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
+        return (
+            {u: set(v[b"FLAGS"]) for u, v in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
+        )
     finally:
         client.logout()
 
@@ -55,7 +61,9 @@ def test_english_and_french_inquiries_get_threaded_drafts_in_their_language(
     dovecot: Dovecot, user: str, make_config: MakeConfig
 ) -> None:
     en = make_mail(*EN_REFUSAL, headers={"References": "<older@client.example>"})
-    fr = make_mail(*FR_REFUSAL, sender="=?utf-8?q?H=C3=A9l=C3=A8ne_Roussel?= <helene@client.example>")
+    fr = make_mail(
+        *FR_REFUSAL, sender="=?utf-8?q?H=C3=A9l=C3=A8ne_Roussel?= <helene@client.example>"
+    )
     dovecot.deliver(user, en)
     dovecot.deliver(user, fr)
     dovecot.deliver(user, make_mail(*EN_ORDINARY))
@@ -119,9 +127,15 @@ def test_screened_mail_gets_no_draft(dovecot: Dovecot, user: str, make_config: M
     summary = run(cfg)
     assert summary.seen == 7
     assert not summary.drafted
-    assert summary.skipped == {"mailing list": 1, "auto-submitted": 1, "precedence bulk": 1,
-                               "automated sender": 1, "sent by you": 1, "already answered": 1,
-                               "on the allow list": 1}
+    assert summary.skipped == {
+        "mailing list": 1,
+        "auto-submitted": 1,
+        "precedence bulk": 1,
+        "automated sender": 1,
+        "sent by you": 1,
+        "already answered": 1,
+        "on the allow list": 1,
+    }
     assert drafts(dovecot, user) == []
 
 
@@ -194,8 +208,10 @@ def test_dry_run_changes_neither_server_nor_state(
     def snapshot() -> tuple[Any, ...]:
         client = dovecot.client(user)
         try:
-            status = {f: client.folder_status(f, ["MESSAGES", "UIDNEXT", "HIGHESTMODSEQ"])
-                      for f in ("INBOX", "Drafts")}
+            status = {
+                f: client.folder_status(f, ["MESSAGES", "UIDNEXT", "HIGHESTMODSEQ"])
+                for f in ("INBOX", "Drafts")
+            }
         finally:
             client.logout()
         with sqlite3.connect(Path(cfg.state_path) / "state.sqlite3") as db:
@@ -209,7 +225,9 @@ def test_dry_run_changes_neither_server_nor_state(
     assert sum(run(cfg).drafted.values()) == 2
 
 
-def test_keywords_tag_refused_inquiries(dovecot: Dovecot, user: str, make_config: MakeConfig) -> None:
+def test_keywords_tag_refused_inquiries(
+    dovecot: Dovecot, user: str, make_config: MakeConfig
+) -> None:
     dovecot.deliver(user, make_mail(*EN_REFUSAL))
     dovecot.deliver(user, make_mail(*EN_ORDINARY))
     run(make_config(user, drafting={"tag_keywords": True}))
@@ -220,14 +238,20 @@ def test_keywords_tag_refused_inquiries(dovecot: Dovecot, user: str, make_config
 
 def test_tls_with_certificate_checks(dovecot: Dovecot, user: str, make_config: MakeConfig) -> None:
     dovecot.deliver(user, make_mail(*EN_REFUSAL))
-    cfg = make_config(user, security="tls", port=dovecot.imaps_port, host="localhost",
-                      tls_ca_file=dovecot.ca_file)
+    cfg = make_config(
+        user, security="tls", port=dovecot.imaps_port, host="localhost", tls_ca_file=dovecot.ca_file
+    )
     assert run(cfg).drafted == {"cannot_pay": 1}
     untrusted = make_config(user, security="tls", port=dovecot.imaps_port, host="localhost")
     (summary,) = pipeline.run_once(untrusted)
     assert "certificate not trusted" in summary.failure
-    starttls = make_config(user, security="starttls", port=dovecot.imap_port, host="localhost",
-                           tls_ca_file=dovecot.ca_file)
+    starttls = make_config(
+        user,
+        security="starttls",
+        port=dovecot.imap_port,
+        host="localhost",
+        tls_ca_file=dovecot.ca_file,
+    )
     assert run(starttls).seen == 0
 
 
@@ -258,10 +282,10 @@ def test_connection_refused_is_a_mailbox_error(make_config: MakeConfig, user: st
 def test_first_pass_looks_back_only_first_run_days(
     dovecot: Dovecot, user: str, make_config: MakeConfig
 ) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     client = dovecot.client(user)
-    old = datetime.now(timezone.utc) - timedelta(days=30)
+    old = datetime.now(UTC) - timedelta(days=30)
     client.append("INBOX", make_mail(*EN_REFUSAL, date=old), msg_time=old)
     client.logout()
     dovecot.deliver(user, make_mail(*FR_REFUSAL))

@@ -20,9 +20,13 @@ def maildir(root: Path) -> Path:
 
 
 def maildir_config(root: Path, state: Path) -> config.Config:
-    return config.parse({"state_dir": str(state),
-                         "identity": {"name": "C", "address": "c@example.com"},
-                         "accounts": [{"name": "local", "maildir": str(root)}]})
+    return config.parse(
+        {
+            "state_dir": str(state),
+            "identity": {"name": "C", "address": "c@example.com"},
+            "accounts": [{"name": "local", "maildir": str(root)}],
+        }
+    )
 
 
 def test_maildir_account_drafts_once_with_the_d_flag(tmp_path: Path) -> None:
@@ -71,8 +75,15 @@ def test_demo_runs_a_real_pass_on_the_bundled_maildir(
     first = out.splitlines()[0]
     assert first.startswith("demo: seen 13; drafted ")
     assert "skipped mailing list 1" in first and "errors 0" in first
-    for label in ("guarantee", "out_of_scope", "already_helped", "third_party", "disrespect",
-                  "private_time", "cannot_pay"):
+    for label in (
+        "guarantee",
+        "out_of_scope",
+        "already_helped",
+        "third_party",
+        "disrespect",
+        "private_time",
+        "cannot_pay",
+    ):
         assert f"{label} 1" in first or f"{label} 2" in first
     assert "'Demande de devis' (fr): none" in out
     assert "draft(s) written to" in out

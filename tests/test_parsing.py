@@ -36,16 +36,23 @@ def test_parse_builds_the_inquiry_record() -> None:
 
 
 def test_html_only_message_becomes_text() -> None:
-    raw = make_mail("Hello", "<html><body><p>Hello <b>Camille</b>,</p><p>Can we talk?</p>"
-                    "<style>p{}</style></body></html>", html=True)
+    raw = make_mail(
+        "Hello",
+        "<html><body><p>Hello <b>Camille</b>,</p><p>Can we talk?</p>"
+        "<style>p{}</style></body></html>",
+        html=True,
+    )
     inquiry = parse(raw)
     assert inquiry.text == "Hello Camille,\n\nCan we talk?"
     assert inquiry.lang == "en"
 
 
 def test_list_and_auto_headers_are_kept_for_screening() -> None:
-    inquiry = parse(make_mail("x", "y", headers={"List-Unsubscribe": "<mailto:u@x>",
-                                                 "Auto-Submitted": "Auto-Replied"}))
+    inquiry = parse(
+        make_mail(
+            "x", "y", headers={"List-Unsubscribe": "<mailto:u@x>", "Auto-Submitted": "Auto-Replied"}
+        )
+    )
     assert inquiry.has_list_headers
     assert inquiry.headers["auto-submitted"] == "auto-replied"
 
@@ -75,7 +82,7 @@ def test_new_text_drops_quotes_and_signatures(text: str, expected: str) -> None:
 
 
 def test_text_helpers() -> None:
-    assert fold("Réf : GARANTIE à 100 % “test” l’été") == 'ref : garantie a 100 % “test” l\'ete'
+    assert fold("Réf : GARANTIE à 100 % “test” l’été") == "ref : garantie a 100 % “test” l'ete"
     assert detect_language("Bonjour, je voudrais savoir si vous êtes disponible") == "fr"
     assert detect_language("Hello, I would like to know if you are available") == "en"
     assert detect_language("12345") == "en"

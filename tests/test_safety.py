@@ -10,16 +10,40 @@ PACKAGE = Path(__file__).resolve().parent.parent / "triage"
 FORBIDDEN_MODULES = {"smtplib", "smtpd", "aiosmtplib"}
 #: imapclient and mailbox methods that delete, expunge, move, copy or rewrite user mail.
 FORBIDDEN_CALLS = {
-    "delete_messages", "expunge", "uid_expunge", "move", "copy", "delete_folder",
-    "rename_folder", "create_folder", "remove_flags", "set_flags", "remove_gmail_labels",
-    "set_gmail_labels", "sendmail", "send_message", "remove", "discard", "__delitem__",
-    "lock", "flush", "clear", "pop", "popitem", "update",
+    "delete_messages",
+    "expunge",
+    "uid_expunge",
+    "move",
+    "copy",
+    "delete_folder",
+    "rename_folder",
+    "create_folder",
+    "remove_flags",
+    "set_flags",
+    "remove_gmail_labels",
+    "set_gmail_labels",
+    "sendmail",
+    "send_message",
+    "remove",
+    "discard",
+    "__delitem__",
+    "lock",
+    "flush",
+    "clear",
+    "pop",
+    "popitem",
+    "update",
 }
 ALLOWED = {
     # (module, attribute): uses on objects that are not the user's mail.
-    ("pipeline.py", "update"), ("rules.py", "update"), ("config.py", "update"),
-    ("state.py", "update"), ("cli.py", "clear"), ("text.py", "update"),
-    ("pipeline.py", "discard"), ("maildir.py", "discard"),
+    ("pipeline.py", "update"),
+    ("rules.py", "update"),
+    ("config.py", "update"),
+    ("state.py", "update"),
+    ("cli.py", "clear"),
+    ("text.py", "update"),
+    ("pipeline.py", "discard"),
+    ("maildir.py", "discard"),
     ("maildir.py", "set_flags"),  # on the draft being written, before it is stored
     ("state.py", "flush"),  # the lock file
 }
@@ -46,17 +70,33 @@ def test_no_call_deletes_moves_or_rewrites_mail() -> None:
     for path in python_files():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_CALLS:
-                if (path.name, node.attr) not in ALLOWED:
-                    offences.append(f"{path.name}:{node.lineno} .{node.attr}")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in FORBIDDEN_CALLS
+                and (path.name, node.attr) not in ALLOWED
+            ):
+                offences.append(f"{path.name}:{node.lineno} .{node.attr}")
     assert offences == []
 
 
 def test_the_only_writes_to_a_store_are_append_and_keywords() -> None:
     imap = (PACKAGE / "imap.py").read_text(encoding="utf-8")
-    calls = {node.attr for node in ast.walk(ast.parse(imap))
-             if isinstance(node, ast.Attribute)
-             and isinstance(node.value, ast.Attribute) and node.value.attr == "client"}
+    calls = {
+        node.attr
+        for node in ast.walk(ast.parse(imap))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "client"
+    }
     # Reading: select, search, fetch, list; writing: append a draft, add a keyword.
-    assert calls <= {"select_folder", "search", "fetch", "list_folders", "append", "add_flags",
-                     "starttls", "login", "logout"}, calls
+    assert calls <= {
+        "select_folder",
+        "search",
+        "fetch",
+        "list_folders",
+        "append",
+        "add_flags",
+        "starttls",
+        "login",
+        "logout",
+    }, calls

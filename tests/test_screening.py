@@ -10,7 +10,12 @@ from triage.screening import screen
 @pytest.mark.parametrize(
     ("sender", "headers", "flags", "reason"),
     [
-        ("a@client.example", {"Auto-Submitted": "auto-replied"}, (), "auto-submitted (auto-replied)"),
+        (
+            "a@client.example",
+            {"Auto-Submitted": "auto-replied"},
+            (),
+            "auto-submitted (auto-replied)",
+        ),
         ("a@client.example", {"Auto-Submitted": "no"}, (), None),
         ("a@client.example", {"List-Id": "<x.y>"}, (), "mailing list (List-* header)"),
         ("a@client.example", {"Precedence": "junk"}, (), "precedence junk"),
@@ -27,9 +32,14 @@ from triage.screening import screen
         ("a@client.example", {}, ("\\Seen",), None),
     ],
 )
-def test_screen(sender: str, headers: dict[str, str], flags: tuple[str, ...],
-                reason: str | None) -> None:
+def test_screen(
+    sender: str, headers: dict[str, str], flags: tuple[str, ...], reason: str | None
+) -> None:
     inquiry = parse(make_mail("Hello", "Could you do it for free?", sender=sender, headers=headers))
-    got = screen(inquiry, own_addresses={"me@example.com", "alias@example.com"},
-                 allow=["vip@client.example", "@friends.example"], flags=flags)
+    got = screen(
+        inquiry,
+        own_addresses={"me@example.com", "alias@example.com"},
+        allow=["vip@client.example", "@friends.example"],
+        flags=flags,
+    )
     assert got == reason
