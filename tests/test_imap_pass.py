@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import EN_ORDINARY, EN_REFUSAL, FR_REFUSAL, make_mail
 from tests.dovecot import Dovecot
-from triage import config, pipeline
+from triage import config, pipeline, runner
 from triage.errors import AuthError, MailboxError
 from triage.state import State
 
@@ -52,7 +52,7 @@ def inbox_flags(dovecot: Dovecot, user: str) -> dict[int, set[bytes]]:
 
 
 def run(cfg: config.Config, **kwargs: Any) -> pipeline.Summary:
-    (summary,) = pipeline.run_once(cfg, **kwargs)
+    (summary,) = runner.run_once(cfg, **kwargs)
     assert not summary.failure, summary.failure
     return summary
 
@@ -164,7 +164,7 @@ def test_crash_between_append_and_record_leaves_one_draft(
 
     monkeypatch.setattr(State, "record", crash_after_append)
     with pytest.raises(Crash):
-        pipeline.run_once(cfg)
+        runner.run_once(cfg)
     assert len(drafts(dovecot, user)) == 1  # appended, never recorded
 
     monkeypatch.setattr(State, "record", real_record)
@@ -243,7 +243,7 @@ def test_tls_with_certificate_checks(dovecot: Dovecot, user: str, make_config: M
     )
     assert run(cfg).drafted == {"cannot_pay": 1}
     untrusted = make_config(user, security="tls", port=dovecot.imaps_port, host="localhost")
-    (summary,) = pipeline.run_once(untrusted)
+    (summary,) = runner.run_once(untrusted)
     assert "certificate not trusted" in summary.failure
     starttls = make_config(
         user,
@@ -264,7 +264,7 @@ def test_wrong_password_is_a_clear_auth_error(
     monkeypatch.setenv("TRIAGE_TEST_PASSWORD", "wrong")
     with pytest.raises(AuthError, match="refused the username or password"):
         ImapMailbox(cfg.accounts[0])
-    (summary,) = pipeline.run_once(cfg)
+    (summary,) = runner.run_once(cfg)
     assert "refused" in summary.failure
 
 
@@ -272,11 +272,11 @@ def test_connection_refused_is_a_mailbox_error(make_config: MakeConfig, user: st
     from tests.dovecot import free_port
 
     cfg = make_config(user, port=free_port())
-    (summary,) = pipeline.run_once(cfg)
+    (summary,) = runner.run_once(cfg)
     assert summary.failure.startswith("account 'work' (127.0.0.1:")
     assert "cannot connect" in summary.failure
     with pytest.raises(MailboxError):
-        pipeline.open_mailbox(cfg.accounts[0])
+        runner.open_mailbox(cfg.accounts[0])
 
 
 def test_first_pass_looks_back_only_first_run_days(

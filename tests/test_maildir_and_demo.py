@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EN_REFUSAL, FR_REFUSAL, make_mail
-from triage import config, demo, pipeline
+from triage import config, demo, runner
 from triage.cli import main
 from triage.errors import MailboxError
 
@@ -35,7 +35,7 @@ def test_maildir_account_drafts_once_with_the_d_flag(tmp_path: Path) -> None:
     (root / "cur" / "2.b.host:2,S").write_bytes(make_mail(*FR_REFUSAL))
     (root / "cur" / "3.c.host:2,RS").write_bytes(make_mail(*EN_REFUSAL))  # answered already
     cfg = maildir_config(root, tmp_path / "state")
-    (summary,) = pipeline.run_once(cfg)
+    (summary,) = runner.run_once(cfg)
     assert summary.drafted == {"cannot_pay": 1, "third_party": 1}
     assert summary.skipped == {"already answered": 1}
     drafts = sorted((root / ".Drafts" / "cur").iterdir())
@@ -46,16 +46,16 @@ def test_maildir_account_drafts_once_with_the_d_flag(tmp_path: Path) -> None:
     assert str(message["Subject"]).startswith("Re: ")
     # The user's mail is untouched: same names, same bytes.
     assert sorted(os.listdir(root / "new")) == ["1.a.host"]
-    (again,) = pipeline.run_once(cfg)
+    (again,) = runner.run_once(cfg)
     assert again.seen == 0
     # A mail client moving the message from new/ to cur/ does not make it new.
     os.rename(root / "new" / "1.a.host", root / "cur" / "1.a.host:2,S")
-    assert pipeline.run_once(cfg)[0].seen == 0
+    assert runner.run_once(cfg)[0].seen == 0
     assert len(list((root / ".Drafts" / "cur").iterdir())) == 2
 
 
 def test_not_a_maildir_is_a_clear_error(tmp_path: Path) -> None:
-    (summary,) = pipeline.run_once(maildir_config(tmp_path / "nope", tmp_path / "state"))
+    (summary,) = runner.run_once(maildir_config(tmp_path / "nope", tmp_path / "state"))
     assert "is not a Maildir" in summary.failure
     root = tmp_path / "nodrafts"
     for sub in ("cur", "new", "tmp"):

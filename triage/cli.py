@@ -111,13 +111,13 @@ def _logging(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from triage import config, pipeline
+    from triage import config, runner
 
     cfg = config.load(args.config)
-    summaries = pipeline.run_once(cfg, account=args.account, dry_run=args.dry_run)
+    summaries = runner.run_once(cfg, account=args.account, dry_run=args.dry_run)
     if args.dry_run:
         print("dry run: nothing was written to the server or the state")
-    for line in pipeline.summarize(summaries):
+    for line in runner.summarize(summaries):
         print(line)
     return 1 if any(s.failure for s in summaries) else 0
 
@@ -190,14 +190,14 @@ def _optional_config(path: Path | None) -> Config:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from triage import config, pipeline
+    from triage import config, runner
 
     cfg = config.load(args.config)
     print(f"config {cfg.path}: ok ({len(cfg.accounts)} account(s)); state in {cfg.state_path}")
     failed = 0
     for account in cfg.accounts:
         try:
-            mailbox = pipeline.open_mailbox(account)
+            mailbox = runner.open_mailbox(account)
         except TriageError as exc:
             failed += 1
             print(f"{account.name}: {exc}")

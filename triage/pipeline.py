@@ -8,11 +8,10 @@ find a draft it had appended but not yet recorded.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 from triage.classify import Classifier, Decision
 from triage.config import Account, Config
 from triage.drafting import Drafter
-from triage.errors import LockedError, MailboxError, TriageError
 from triage.mailbox import Mailbox, MessageRef
 from triage.parsing import Inquiry, ParseError, parse
 from triage.screening import screen
@@ -294,82 +292,3 @@ class Pass:
                 o.draft_uid or o.draft_message_id,
             )
         )
-
-
-def summarize(summaries: Iterable[Summary]) -> list[str]:
-    """The lines `triage run` prints: one per account."""
-    lines = []
-    for s in summaries:
-        if s.failure:
-            lines.append(f"{s.account}: FAILED: {s.failure}")
-            if not s.seen:
-                continue
-        drafted = ", ".join(f"{k} {v}" for k, v in sorted(s.drafted.items())) or "0"
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted(s.skipped.items())) or "0"
-        lines.append(
-            f"{s.account}: seen {s.seen}; drafted {drafted}; skipped {skipped}; "
-            f"no refusal {s.no_refusal}; errors {s.errors}"
-        )
-    return lines
-
-
-def open_mailbox(account: Account) -> Mailbox:
-    if account.is_maildir:
-        from triage.maildir import MaildirMailbox
-
-        return MaildirMailbox(account)
-    from triage.imap import ImapMailbox
-
-    return ImapMailbox(account)
-
-
-def run_once(
-    config: Config,
-    *,
-    account: str | None = None,
-    dry_run: bool = False,
-    classifier: Classifier | None = None,
-    opener: Callable[[Account], Mailbox] = open_mailbox,
-) -> list[Summary]:
-    """One pass over each configured account (or one); a failing account never stops the rest."""
-    from triage.classify import RuleClassifier
-    from triage.state import account_lock
-
-    accounts = [config.account(account)] if account else list(config.accounts)
-    if not accounts:
-        raise TriageError(f"{config.path}: no [[accounts]] configured")
-    classifier = classifier or RuleClassifier({"en": config.rules.en, "fr": config.rules.fr})
-    drafter = Drafter(config.identity, config.drafting)
-    state = State(config.state_path, readonly=dry_run)
-    summaries = []
-    try:
-        for acct in accounts:
-            started = datetime.now().astimezone()
-            summary = Summary(acct.name)
-            try:
-                lock = (
-                    contextlib.nullcontext()
-                    if dry_run
-                    else account_lock(config.state_path, acct.name)
-                )
-                with lock:
-                    mailbox = opener(acct)
-                    try:
-                        runner = Pass(
-                            config, acct, mailbox, state, classifier, drafter, dry_run=dry_run
-                        )
-                        summary = runner.summary
-                        runner.run()
-                    finally:
-                        mailbox.close()
-            except (MailboxError, LockedError) as exc:
-                summary.failure = str(exc)
-                log.error("%s", exc)
-            if not dry_run:
-                state.record_pass(
-                    acct.name, started, not summary.failure, summary.failure, summary.counts()
-                )
-            summaries.append(summary)
-    finally:
-        state.close()
-    return summaries

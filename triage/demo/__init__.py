@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-from triage import config, pipeline
+from triage import config, runner
 
 
 def prepare(target: Path) -> config.Config:
@@ -30,8 +30,8 @@ def prepare(target: Path) -> config.Config:
 def run(out: TextIO) -> int:
     target = Path(tempfile.mkdtemp(prefix="triage-demo-"))
     cfg = prepare(target)
-    summaries = pipeline.run_once(cfg)
-    for line in pipeline.summarize(summaries):
+    summaries = runner.run_once(cfg)
+    for line in runner.summarize(summaries):
         print(line, file=out)
     print(file=out)
     for report in summaries[0].reports:
