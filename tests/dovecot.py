@@ -31,7 +31,7 @@ ssl = yes
 ssl_cert = <{dir}/cert.pem
 ssl_key = <{dir}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 mail_fsync = never
@@ -128,9 +128,11 @@ class Dovecot:
         self.host = "127.0.0.1"
         self.imap_port = self.imaps_port = 0
 
-    def start(self) -> None:
+    def start(self, *, same_ports: bool = False) -> None:
+        """`same_ports`: come back where clients expect the server (a restart)."""
         for _ in range(5):
-            self.imap_port, self.imaps_port = free_port(), free_port()
+            if not (same_ports and self.imap_port):
+                self.imap_port, self.imaps_port = free_port(), free_port()
             self.config.write_text(
                 CONFIG.format(
                     dir=self.dir,
@@ -178,6 +180,11 @@ class Dovecot:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process = None
 
+    def restart(self) -> None:
+        """Stop and start again on the same ports with the same mail, as a server upgrade."""
+        self.stop()
+        self.start(same_ports=True)
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -196,6 +203,14 @@ class Dovecot:
         client = self.client(user)
         try:
             client.append(folder, raw, flags=flags)
+        finally:
+            client.logout()
+
+    def deliver_many(self, user: str, raws: list[bytes]) -> None:
+        client = self.client(user)
+        try:
+            for raw in raws:
+                client.append("INBOX", raw)
         finally:
             client.logout()
 

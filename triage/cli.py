@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from triage import __version__
-from triage.errors import TriageError
+from triage.errors import ConfigError, InputError, TriageError
 
 if TYPE_CHECKING:
     from triage.config import Config
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "--once",
         action="store_true",
         required=True,
-        help="one pass, then exit (required; a daemon mode comes separately)",
+        help="one pass, then exit (required; `triage daemon` keeps running)",
     )
     run.add_argument(
         "--dry-run",
@@ -89,7 +89,33 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="run one pass on a bundled demo Maildir")
     demo.set_defaults(func=_demo)
+    _service_parsers(sub, common)
+    from triage import cli_model
+
+    cli_model.add_commands(sub, common)
     return parser
+
+
+def _service_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    daemon = sub.add_parser(
+        "daemon", parents=[common], help="keep running: poll and IDLE; SIGHUP reloads the config"
+    )
+    daemon.add_argument("--account", metavar="NAME", help="only this account")
+    daemon.set_defaults(func=_daemon, default_level=logging.INFO)
+
+    status = sub.add_parser(
+        "status", parents=[common], help="per account: last pass, last error, day and week"
+    )
+    status.set_defaults(func=_status)
+
+    decisions = sub.add_parser(
+        "log", parents=[common], help="the recent decisions, their evidence, where the drafts are"
+    )
+    decisions.add_argument("--account", metavar="NAME", help="only this account")
+    decisions.add_argument("-n", type=int, default=20, metavar="N", help="how many (default: 20)")
+    decisions.set_defaults(func=_log)
 
 
 def _logging(args: argparse.Namespace) -> None:
@@ -101,13 +127,35 @@ def _logging(args: argparse.Namespace) -> None:
     if args.debug:
         level = logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    )
+    handler.setFormatter(_FORMAT)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     log.setLevel(level)
+    # A run skipped while a long pass still runs is the point of max_instances=1, not news.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    if args.debug:  # the IMAP protocol trace; imapclient hides LOGIN and AUTHENTICATE
+        logging.getLogger("imapclient").setLevel(logging.DEBUG)
+
+
+_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+
+
+def _log_file(cfg: Config) -> None:
+    """The daemon's optional log file, beside standard error; reopened after rotation."""
+    import logging.handlers
+    import os
+
+    if not cfg.daemon.log_file:
+        return
+    path = Path(os.path.expanduser(cfg.daemon.log_file))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{cfg.path}: [daemon] log_file: cannot write {path}: {exc}") from None
+    handler.setFormatter(_FORMAT)
+    logging.getLogger().addHandler(handler)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -122,12 +170,52 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if any(s.failure for s in summaries) else 0
 
 
+def _daemon(args: argparse.Namespace) -> int:
+    from triage import config, scheduler
+
+    cfg = config.load(args.config)
+    _log_file(cfg)
+    return scheduler.serve(cfg, account=args.account)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from triage import config, report
+    from triage.state import State
+
+    cfg = config.load(args.config)
+    state = State(cfg.state_path, readonly=True)
+    try:
+        for line in report.status(cfg, state):
+            print(line)
+    finally:
+        state.close()
+    return 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    from triage import config, report
+    from triage.state import State
+
+    cfg = config.load(args.config)
+    if args.account:
+        cfg.account(args.account)
+    if args.n < 1:
+        raise InputError("-n must be at least 1")
+    state = State(cfg.state_path, readonly=True)
+    try:
+        lines = report.decisions(cfg, state, args.account, args.n)
+    finally:
+        state.close()
+    print("\n".join(lines) if lines else "nothing handled yet")
+    return 0
+
+
 def _classify(args: argparse.Namespace) -> int:
     from triage import sources
     from triage.classify import RuleClassifier
     from triage.screening import screen
 
-    cfg = _optional_config(args.config)
+    cfg = optional_config(args.config)
     classifier = RuleClassifier({"en": cfg.rules.en, "fr": cfg.rules.fr})
     own = {cfg.identity.address, *cfg.identity.aliases} - {""}
     unreadable = 0
@@ -181,7 +269,7 @@ def _emit_error(item: object, as_json: bool) -> None:
         print(f"{ident}\terror\t{error}")
 
 
-def _optional_config(path: Path | None) -> Config:
+def optional_config(path: Path | None) -> Config:
     from triage import config
 
     if path is not None or config.default_path().exists():

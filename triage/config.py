@@ -63,6 +63,20 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    #: false: decide with the phrase rules alone (no scikit-learn needed).
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Training:
+    #: The account whose folders hold labelled past inquiries; empty: the first account.
+    account: str = ""
+    #: Label -> folder, e.g. cannot_pay = "Clients/Refused/Budget", none = "Clients/Accepted".
+    folders: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     host: str = ""
@@ -71,6 +85,10 @@ class Account:
     username: str = ""
     password_env: str = ""
     password_command: str = ""
+    #: A service name in the system keyring (optional `keyring` extra); the user is `username`.
+    password_keyring: str = ""
+    #: A command printing a fresh OAuth2 access token (XOAUTH2, Gmail and Microsoft 365).
+    oauth2_token_command: str = ""
     tls_ca_file: str = ""
     inbox: str = "INBOX"
     drafts_folder: str = ""
@@ -80,10 +98,26 @@ class Account:
     timeout: float = 60.0
     #: A local Maildir instead of an IMAP server.
     maildir: str = ""
+    #: The daemon's polling interval, in seconds (IDLE, when on, brings new mail sooner).
+    poll_every: float = 300.0
+    #: IMAP IDLE push in the daemon, where the server offers it.
+    idle: bool = True
+    #: Seconds before an IDLE command is renewed; RFC 2177 asks for less than 29 minutes.
+    idle_refresh: float = 540.0
 
     @property
     def is_maildir(self) -> bool:
         return bool(self.maildir)
+
+
+@dataclass(frozen=True)
+class Daemon:
+    #: Also log to this file (reopened when rotated); empty: standard error only.
+    log_file: str = ""
+    #: After a network fault, retries start after about a second and double up to this.
+    backoff_max: float = 300.0
+    #: After the server refuses the credentials, seconds before trying again (or SIGHUP).
+    auth_retry: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +129,14 @@ class Config:
     screening: Screening = field(default_factory=Screening)
     rules: Rules = field(default_factory=Rules)
     accounts: list[Account] = field(default_factory=list)
+    daemon: Daemon = field(default_factory=Daemon)
+    #: Your time zone (e.g. "Europe/Paris"); empty: this computer's.
+    timezone: str = ""
+    #: Mail sent outside these hours and days supports the private-time situation.
+    working_hours: str = "09:00-18:00"
+    working_days: list[str] = field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    model: ModelSettings = field(default_factory=lambda: ModelSettings())
+    training: Training = field(default_factory=lambda: Training())
 
     @property
     def state_path(self) -> Path:
@@ -191,6 +233,12 @@ def _dotted(where: str, key: str) -> str:
 
 def _check(config: Config) -> None:
     path = config.path
+    from triage.context import WorkingTime
+
+    WorkingTime.parse(config.timezone, config.working_hours, config.working_days, path)
+    for label in config.training.folders:
+        if label not in LABELS:
+            raise ConfigError(f"{path}: [training.folders] has unknown label {label!r}")
     for lang in LANGUAGES:
         for label in getattr(config.rules, lang):
             if label not in LABELS or label == "none":
@@ -214,12 +262,34 @@ def _check(config: Config) -> None:
                 f"{path}: {key}.security = 'plain' sends the password in clear; it is allowed "
                 f"only to a loopback host, not {account.host!r}: use 'tls' or 'starttls'"
             )
-        if not (account.password_env or account.password_command):
-            raise ConfigError(
-                f"{path}: {key} has no password source: set password_env or password_command"
-            )
+        _check_secrets(path, key, account)
         if account.first_run_days < 0 or account.max_message_bytes <= 0:
             raise ConfigError(f"{path}: {key}: first_run_days and max_message_bytes must be >= 0")
+        if not 1 <= account.idle_refresh <= 29 * 60:
+            raise ConfigError(
+                f"{path}: {key}.idle_refresh must be between 1 and 1740 seconds (29 minutes)"
+            )
+    for i, account in enumerate(config.accounts):
+        if account.poll_every <= 0 or account.timeout <= 0:
+            raise ConfigError(f"{path}: accounts[{i}]: poll_every and timeout must be > 0 seconds")
+    if config.daemon.backoff_max < 1 or config.daemon.auth_retry < 1:
+        raise ConfigError(f"{path}: [daemon] backoff_max and auth_retry must be >= 1 second")
+
+
+SECRET_KEYS = ("password_env", "password_command", "password_keyring", "oauth2_token_command")
+
+
+def _check_secrets(path: str, key: str, account: Account) -> None:
+    sources = [name for name in SECRET_KEYS if getattr(account, name)]
+    if not sources:
+        raise ConfigError(
+            f"{path}: {key} has no password source: set password_env, password_command, "
+            "password_keyring or oauth2_token_command"
+        )
+    if len(sources) > 1:
+        raise ConfigError(f"{path}: {key} sets {' and '.join(sources)}: keep only one")
+    if (account.password_keyring or account.oauth2_token_command) and not account.username:
+        raise ConfigError(f"{path}: {key}.{sources[0]} needs 'username'")
 
 
 def _is_loopback(host: str) -> bool:

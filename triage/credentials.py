@@ -1,13 +1,22 @@
-"""Secrets by indirection: the config names where the password is, never the password."""
+"""Secrets by indirection: the config names where the password is, never the password.
+
+Nothing here logs a secret: errors name the config key and the account, never the value.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 import subprocess
+import threading
 
 from triage.config import Account
 from triage.errors import ConfigError
+
+#: The last OAuth2 access token per account: token commands can be slow (a network round
+#: trip), so one is reused until the server refuses it.
+_tokens: dict[str, str] = {}
+_tokens_guard = threading.Lock()
 
 
 def password(account: Account) -> str:
@@ -21,7 +30,44 @@ def password(account: Account) -> str:
         return value
     if account.password_command:
         return _run(account.password_command, account.name, "password_command")
+    if account.password_keyring:
+        return _keyring(account)
     raise ConfigError(f"account {account.name!r}: no password source configured")
+
+
+def oauth2_token(account: Account, *, fresh: bool = False) -> str:
+    """The access token for XOAUTH2; `fresh` runs the command again (the last was refused)."""
+    key = f"{account.name}\n{account.oauth2_token_command}"
+    with _tokens_guard:
+        if not fresh and _tokens.get(key):
+            return _tokens[key]
+    token = _run(account.oauth2_token_command, account.name, "oauth2_token_command")
+    with _tokens_guard:
+        _tokens[key] = token
+    return token
+
+
+def _keyring(account: Account) -> str:
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:
+        raise ConfigError(
+            f"account {account.name!r}: password_keyring needs the keyring package: "
+            "pip install 'triage[keyring]'"
+        ) from None
+    where = f"account {account.name!r}: password_keyring {account.password_keyring!r}"
+    try:
+        value = keyring.get_password(account.password_keyring, account.username)
+    except KeyringError as exc:
+        raise ConfigError(f"{where}: the system keyring cannot be used: {exc}") from None
+    if value is None:
+        raise ConfigError(
+            f"{where}: no password stored for {account.username!r}; store it with: "
+            f"keyring set {shlex.quote(account.password_keyring)} "
+            f"{shlex.quote(account.username)}"
+        )
+    return str(value)
 
 
 def _run(command: str, account: str, key: str) -> str:

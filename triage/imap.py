@@ -6,13 +6,14 @@ import logging
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
-from imapclient.imapclient import DRAFTS
+from imapclient.imapclient import DRAFTS, SENT
 
 from triage import credentials
 from triage.config import Account, account_port
@@ -34,6 +35,17 @@ DRAFTS_NAMES = (
     "Draft",
     "Entwürfe",
 )
+SENT_NAMES = (
+    "Sent",
+    "Sent Items",
+    "Sent Messages",
+    "Envoyés",
+    "Éléments envoyés",
+    "[Gmail]/Sent Mail",
+    "[Gmail]/Messages envoyés",
+    "INBOX.Sent",
+    "INBOX/Sent",
+)
 _NETWORK_ERRORS = (OSError, ssl.SSLError, socket.timeout, IMAPClientError)
 
 
@@ -52,7 +64,12 @@ class ImapMailbox:
         self.account = account
         self._selected: tuple[str, bool] | None = None
         self._uidvalidity = 0
+        #: The Sent folder, looked up on first use; None when there is none.
+        self._sent: str | None = None
+        self._sent_looked_up = False
         self._keywords_allowed = False
+        self._idling = False
+        self._idle_renew = 0.0
         self.client = self._connect()
         try:
             self.drafts = self._find_drafts_folder()
@@ -81,9 +98,13 @@ class ImapMailbox:
         except _NETWORK_ERRORS as exc:
             raise MailboxError(f"{where}: cannot connect: {exc}") from None
         try:
+            _keepalive(client)
             if account.security == "starttls":
                 client.starttls(context)
-            client.login(account.username, credentials.password(account))
+            if account.oauth2_token_command:
+                _oauth2_login(client, account, where)
+            else:
+                client.login(account.username, credentials.password(account))
         except LoginError:
             _quietly_close(client)
             raise AuthError(f"{where}: the server refused the username or password") from None
@@ -149,6 +170,7 @@ class ImapMailbox:
 
     def list_new(self, cursor: Cursor | None, since: datetime) -> Listing:
         self._selected = None
+        self._uidvalidity = 0  # a new pass: the daemon keeps one connection for many
         info = self._select(self.inbox, readonly=True)
         uidvalidity = int(info.get(b"UIDVALIDITY", 0))
         restarted = cursor is None or cursor.uidvalidity != uidvalidity
@@ -215,11 +237,164 @@ class ImapMailbox:
         self._call(self.client.add_flags, [int(uid)], [keyword.encode()], silent=True)
         return True
 
+    def _find_sent_folder(self) -> str | None:
+        listed = self._call(self.client.list_folders)
+        for flags, _, name in listed:
+            if SENT in flags:
+                return str(name)
+        lowered = {str(name).lower(): str(name) for _, _, name in listed}
+        for candidate in SENT_NAMES:
+            if candidate.lower() in lowered:
+                return lowered[candidate.lower()]
+        return None
+
+    def _sent_folder(self) -> str | None:
+        if not self._sent_looked_up:
+            self._sent, self._sent_looked_up = self._find_sent_folder(), True
+        return self._sent
+
+    def sent_history(self, address: str, limit: int) -> list[bytes] | None:
+        self._sent_folder()
+        if not self._sent or not address:
+            return None
+        self._select(self._sent, readonly=True)
+        uids = sorted(self._call(self.client.search, ["TO", address]))[-limit:]
+        return self._bodies(uids)
+
+    def folder_messages(self, folder: str) -> list[bytes]:
+        """Every message of a folder (for training on labelled folders), read-only."""
+        names = {str(name) for _, _, name in self._call(self.client.list_folders)}
+        if folder not in names:
+            raise MailboxError(f"account {self.name!r}: folder {folder!r} does not exist")
+        self._select(folder, readonly=True)
+        return self._bodies(sorted(self._call(self.client.search, ["ALL"])))
+
+    def _bodies(self, uids: list[int]) -> list[bytes]:
+        out: list[bytes] = []
+        for start in range(0, len(uids), 100):
+            chunk = uids[start : start + 100]
+            data = self._call(self.client.fetch, chunk, ["BODY.PEEK[]"])
+            out.extend(bytes(data[u][b"BODY[]"]) for u in chunk if b"BODY[]" in data.get(u, {}))
+        return out
+
     def folders(self) -> dict[str, str]:
-        return {"inbox": self.inbox, "drafts": self.drafts}
+        return {"inbox": self.inbox, "drafts": self.drafts, "sent": self._sent_folder() or "(none)"}
 
     def close(self) -> None:
+        if self._idling:
+            self._idling = False
+            try:
+                self.client.idle_done()
+            except Exception:
+                log.debug("ending IDLE failed; the connection is gone anyway", exc_info=True)
         _quietly_close(self.client)
+
+    def abort(self) -> None:
+        """Drop a connection thought dead without waiting for the server (no LOGOUT)."""
+        self._idling = False
+        try:
+            self.client.shutdown()
+        except Exception:
+            log.debug("closing the socket failed", exc_info=True)
+
+    def list_new_kept(self, cursor: Cursor | None, since: datetime) -> Listing:
+        """`list_new` on a connection the daemon keeps between passes.
+
+        While the inbox is still selected, a NOOP and a UID SEARCH tell whether anything is
+        new, and only then is the inbox selected again (by `list_new`). Dovecot spends time in
+        proportion to the mailbox's size on every re-SELECT in a session that has listed
+        folders (it refreshes its list index): a poll that finds nothing must not. A
+        UIDVALIDITY change ends the session at the NOOP, which raises MailboxError.
+        """
+        if (
+            self._selected != (self.inbox, True)
+            or cursor is None
+            or cursor.uidvalidity != self._uidvalidity
+            or cursor.last_uid == 0
+        ):
+            return self.list_new(cursor, since)
+        self._call(self.client.noop)
+        found = self._call(self.client.search, ["UID", f"{cursor.last_uid + 1}:*"])
+        if any(uid > cursor.last_uid for uid in found):
+            return self.list_new(cursor, since)
+        return Listing(self._uidvalidity, False, [])
+
+    @property
+    def can_idle(self) -> bool:
+        return bool(self._call(self.client.has_capability, "IDLE"))
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Up to `timeout` seconds in IDLE on the inbox; True as soon as new mail arrives.
+
+        Use a connection that does nothing else. imapclient's IDLE can hang or spin on a
+        dropped connection (imapclient issues 449 and 565), so: every wait is bounded, the
+        socket has a read timeout and TCP keepalive, IDLE is renewed every `idle_refresh`
+        seconds (a DONE that gets no answer raises), and BYE or end-of-file raise
+        MailboxError. The renewal time is on the wall clock, so it falls due at once when the
+        computer wakes from sleep.
+        """
+        if self._idling and time.time() >= self._idle_renew:
+            self._idling = False
+            _, responses = self._call(self.client.idle_done)
+            if self._new_mail(responses):
+                return True
+        if not self._idling:
+            self._select(self.inbox, readonly=True)
+            self._call(self.client.idle)
+            self._idling = True
+            self._idle_renew = time.time() + self.account.idle_refresh
+        wait = max(0.0, min(timeout, self._idle_renew - time.time()))
+        started = time.monotonic()
+        responses = self._call(self.client.idle_check, timeout=wait)
+        if responses:
+            return self._new_mail(responses)
+        if time.monotonic() - started < wait * 0.9:
+            # The socket was readable but gave no line: end of file or an error. Ending
+            # IDLE either works (the server is there) or raises.
+            self._idling = False
+            _, responses = self._call(self.client.idle_done)
+            return self._new_mail(responses)
+        return False
+
+    def _new_mail(self, responses: Sequence[Any]) -> bool:
+        new = False
+        for response in responses:
+            if len(response) >= 2 and response[0] == b"BYE":
+                self._idling = False
+                said = " ".join(_text(word) for word in response[1:])
+                raise MailboxError(
+                    f"account {self.name!r}: the server closed the connection: {said}"
+                )
+            new = new or (len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT"))
+        return new
+
+
+def _oauth2_login(client: imapclient.IMAPClient, account: Account, where: str) -> None:
+    """XOAUTH2 with the last token; when it is refused, once more with a fresh one."""
+    try:
+        client.oauth2_login(account.username, credentials.oauth2_token(account))
+        return
+    except LoginError:
+        log.info("%s: access token refused; running oauth2_token_command again", where)
+    try:
+        client.oauth2_login(account.username, credentials.oauth2_token(account, fresh=True))
+    except LoginError:
+        raise AuthError(
+            f"{where}: the server refused the OAuth2 access token from oauth2_token_command "
+            "(even a fresh one): check the account and the token's scope"
+        ) from None
+
+
+def _keepalive(client: imapclient.IMAPClient) -> None:
+    """TCP keepalive, so a peer that vanished (sleep, new network) shows up as an error."""
+    sock = client.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle_option = getattr(socket, "TCP_KEEPIDLE", getattr(socket, "TCP_KEEPALIVE", None))
+    for option, value in ((idle_option, 60), (getattr(socket, "TCP_KEEPINTVL", None), 15)):
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    if hasattr(socket, "TCP_KEEPCNT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
 
 
 def _text(value: Any) -> str:

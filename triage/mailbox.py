@@ -56,6 +56,14 @@ class Mailbox(Protocol):
         """Tag an inbox message; False when the store does not allow keywords."""
         ...
 
+    def sent_history(self, address: str, limit: int) -> list[bytes] | None:
+        """The newest messages the user sent to `address`; None when there is no Sent folder."""
+        ...
+
+    def folder_messages(self, folder: str) -> list[bytes]:
+        """Every message of a folder, read-only (labelled folders for training)."""
+        ...
+
     def folders(self) -> dict[str, str]:
         """Role -> folder name, for `triage check`."""
         ...

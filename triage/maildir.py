@@ -25,6 +25,7 @@ _DRAFTS_CANDIDATES = (
     "Drafts",
     "Brouillons",
 )
+_SENT_NAMES = ("Sent", "Envoyés", "Envoyes", "Sent Items", "INBOX.Sent")
 _FLAG_NAMES = {"S": "\\Seen", "R": "\\Answered", "F": "\\Flagged", "D": "\\Draft", "T": "\\Deleted"}
 
 
@@ -122,6 +123,34 @@ class MaildirMailbox:
 
     def add_keyword(self, uid: str, keyword: str) -> bool:
         return False  # Maildir has no portable keywords; the draft is what matters
+
+    def _folder(self, name: str) -> Path | None:
+        for candidate in (f".{name}", f"../{name}", name):
+            path = (self.root / candidate).resolve()
+            if _is_maildir(path):
+                return path
+        return None
+
+    def sent_history(self, address: str, limit: int) -> list[bytes] | None:
+        sent = next((p for n in _SENT_NAMES if (p := self._folder(n)) is not None), None)
+        if sent is None or not address:
+            return None
+        parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+        found: list[tuple[float, Path]] = []
+        for _, path, _ in self._scan(sent):
+            with path.open("rb") as handle:
+                to = " ".join(str(v) for v in parser.parse(handle).get_all("To", []))
+            if address.lower() in to.lower():
+                found.append((path.stat().st_mtime, path))
+        return [p.read_bytes() for _, p in sorted(found)[-limit:]]
+
+    def folder_messages(self, folder: str) -> list[bytes]:
+        path = self._folder(folder)
+        if path is None:
+            raise MailboxError(
+                f"account {self.name!r}: no Maildir folder {folder!r} in {self.root}"
+            )
+        return [p.read_bytes() for _, p, _ in sorted(self._scan(path))]
 
     def folders(self) -> dict[str, str]:
         return {"inbox": str(self.root), "drafts": str(self.drafts_path)}

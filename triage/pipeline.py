@@ -18,6 +18,7 @@ from typing import Any
 
 from triage.classify import Classifier, Decision
 from triage.config import Account, Config
+from triage.context import Context
 from triage.drafting import Drafter
 from triage.mailbox import Mailbox, MessageRef
 from triage.parsing import Inquiry, ParseError, parse
@@ -89,8 +90,12 @@ class Pass:
         *,
         dry_run: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`should_stop` is asked between messages: the daemon's clean shutdown."""
         self.config, self.account, self.mailbox, self.state = config, account, mailbox, state
+        self.should_stop = should_stop
+        self.stopped = False
         self.classifier, self.drafter, self.dry_run, self.clock = (
             classifier,
             drafter,
@@ -100,6 +105,9 @@ class Pass:
         self.summary = Summary(account.name)
         self.uidvalidity = 0
         self._ids: set[str] = set()
+        #: Oversized messages, recorded in their place among the others (see `_record_large`).
+        self._large: list[MessageRef] = []
+        self._position: dict[str, int] = {}
         identity = config.identity
         self.own = {identity.address.lower(), *(a.lower() for a in identity.aliases)}
         if "@" in account.username:
@@ -136,30 +144,50 @@ class Pass:
             for r in listing.refs
             if not self.state.is_handled(name, folder, listing.uidvalidity, r.uid)
         ]
-        readable = []
-        for ref in refs:
-            if ref.size > self.account.max_message_bytes:
-                self._finish(Pending(ref, None, "", reason=f"too large ({ref.size} bytes)"))
-            else:
-                readable.append(ref)
+        self._position = {r.uid: i for i, r in enumerate(refs)}
+        self._large = [r for r in refs if r.size > self.account.max_message_bytes]
+        readable = [r for r in refs if r.size <= self.account.max_message_bytes]
         batch: list[tuple[MessageRef, bytes]] = []
         for item in self.mailbox.fetch(readable):
             batch.append(item)
             if len(batch) >= max(1, self.account.fetch_batch):
                 self._process(batch)
                 batch = []
+            if self._stopping():
+                return self.summary
         self._process(batch)
+        if not self.stopped:
+            self._record_large(len(refs))
         return self.summary
+
+    def _stopping(self) -> bool:
+        if not self.stopped and self.should_stop():
+            self.stopped = True
+            log.info("account %s: stopping; the rest waits for the next pass", self.account.name)
+        return self.stopped
+
+    def _record_large(self, before: int) -> None:
+        """Record the oversized messages listed before position `before`.
+
+        The cursor is the highest UID recorded, so every message is recorded in listing order:
+        a pass that stops (or dies) then resumes at the first message it had not recorded.
+        """
+        while self._large and self._position[self._large[0].uid] < before:
+            ref = self._large[0]
+            self._large = self._large[1:]
+            self._finish(Pending(ref, None, "", reason=f"too large ({ref.size} bytes)"))
 
     def _process(self, batch: Sequence[tuple[MessageRef, bytes]]) -> None:
         if not batch:
             return
         pending = [self._screen(ref, raw) for ref, raw in batch]
         to_classify = [p for p in pending if p.inquiry is not None and not p.reason and not p.error]
+        inquiries = [p.inquiry for p in to_classify if p.inquiry]
+        contexts = [self._context(i) for i in inquiries] if self.classifier.wants_history else None
         decisions = dict(
             zip(
                 (p.ref.uid for p in to_classify),
-                self.classifier.decide([p.inquiry for p in to_classify if p.inquiry]),
+                self.classifier.decide(inquiries, contexts),
                 strict=True,
             )
         )
@@ -180,6 +208,9 @@ class Pass:
             else {}
         )
         for p in pending:
+            if self._stopping():
+                return
+            self._record_large(self._position.get(p.ref.uid, 0))
             draft = drafts.get(p.ref.uid)
             draft_uid = ""
             if draft is not None and not self.dry_run:
@@ -199,6 +230,20 @@ class Pass:
                 if self.config.drafting.tag_keywords:
                     self._tag(p.ref.uid, decisions[p.ref.uid].label)
             self._finish(p, decisions.get(p.ref.uid), draft.message_id if draft else "", draft_uid)
+
+    def _context(self, inquiry: Inquiry) -> Context:
+        """The user's earlier replies to this sender, from the Sent folder."""
+        raws = self.mailbox.sent_history(inquiry.reply_address, limit=5)
+        if raws is None:
+            return Context()
+        texts = []
+        for raw in raws:
+            try:
+                earlier = parse(raw)
+            except ParseError:
+                continue
+            texts.append(earlier.subject + "\n" + earlier.text)
+        return Context(history=tuple(texts))
 
     def _screen(self, ref: MessageRef, raw: bytes) -> Pending:
         try:

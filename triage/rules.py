@@ -91,7 +91,9 @@ class RuleSet:
         for index in sorted(found):  # data order, so evidence reads like the rules file
             rule = rules[index]
             weights[rule.label] += rule.weight
-            evidence.setdefault(rule.label, []).append(rule.phrase)
+            phrases = evidence.setdefault(rule.label, [])
+            if rule.phrase not in phrases:  # the same cue can sit in both languages' files
+                phrases.append(rule.phrase)
         return Match(weights, {label: evidence[label] for label in REFUSALS if label in evidence})
 
 

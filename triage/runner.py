@@ -6,8 +6,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from triage.classify import Classifier
+
+if TYPE_CHECKING:
+    from triage.model import Model
 from triage.config import Account, Config
 from triage.drafting import Drafter
 from triage.errors import LockedError, MailboxError, TriageError
@@ -29,9 +33,23 @@ def open_mailbox(account: Account) -> Mailbox:
 
 
 def build_classifier(config: Config) -> Classifier:
-    from triage.classify import RuleClassifier
+    """Rules plus the active model (loaded only when there is something to classify)."""
+    from triage.classify import HybridClassifier, RuleClassifier
+    from triage.context import WorkingTime
 
-    return RuleClassifier({"en": config.rules.en, "fr": config.rules.fr})
+    rules = RuleClassifier({"en": config.rules.en, "fr": config.rules.fr})
+    if not config.model.enabled:
+        return rules
+
+    def load() -> Model:
+        from triage import model, registry
+
+        return model.load(registry.active(config.state_path).directory)
+
+    working = WorkingTime.parse(
+        config.timezone, config.working_hours, config.working_days, config.path
+    )
+    return HybridClassifier(rules, load, working)
 
 
 def run_account(
@@ -44,10 +62,12 @@ def run_account(
     dry_run: bool = False,
     opener: Callable[[Account], Mailbox] = open_mailbox,
     lock: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Summary:
     """One pass over one account. Mailbox and lock errors end up in `summary.failure`.
 
-    `lock=False` is for a caller that already holds the account lock (the daemon).
+    `lock=False` is for a caller that already holds the account lock (the daemon), and
+    `should_stop` lets it end a pass between two messages.
     """
     started = datetime.now().astimezone()
     summary = Summary(account.name)
@@ -60,7 +80,16 @@ def run_account(
         with guard:
             mailbox = opener(account)
             try:
-                runner = Pass(config, account, mailbox, state, classifier, drafter, dry_run=dry_run)
+                runner = Pass(
+                    config,
+                    account,
+                    mailbox,
+                    state,
+                    classifier,
+                    drafter,
+                    dry_run=dry_run,
+                    should_stop=should_stop,
+                )
                 summary = runner.summary
                 runner.run()
             finally:

@@ -28,7 +28,7 @@ class Item:
 def read(paths: list[str]) -> Iterator[Item]:
     for name in paths:
         if name == "-":
-            yield _from_bytes("-", sys.stdin.buffer.read())
+            yield from_bytes("-", sys.stdin.buffer.read())
             continue
         path = Path(name)
         if path.is_dir():
@@ -58,10 +58,10 @@ def _from_file(path: Path) -> Item:
         raw = path.read_bytes()
     except OSError as exc:
         return Item(str(path), None, f"cannot read: {exc.strerror}")
-    return _from_bytes(str(path), raw)
+    return from_bytes(str(path), raw)
 
 
-def _from_bytes(ident: str, raw: bytes) -> Item:
+def from_bytes(ident: str, raw: bytes) -> Item:
     try:
         return Item(ident, parse(raw))
     except ParseError as exc:

@@ -8,8 +8,9 @@ import json
 import os
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS passes (
     error TEXT NOT NULL DEFAULT '',
     counts TEXT NOT NULL DEFAULT '{}'
 );
+CREATE INDEX IF NOT EXISTS passes_by_time ON passes (account, finished);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (account, handled_at);
 """
 
 
@@ -83,24 +86,49 @@ class Outcome:
     draft_uid: str = ""
 
 
+@dataclass
+class Activity:
+    """What happened to one account's mail over a period, for `triage status`."""
+
+    seen: int = 0
+    drafted: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    no_refusal: int = 0
+    errors: int = 0
+    failed_passes: int = 0
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
 class State:
-    def __init__(self, directory: Path, *, readonly: bool = False) -> None:
-        """`readonly` (dry runs) reads the recorded state, if any, and can never change it."""
+    def __init__(
+        self, directory: Path, *, readonly: bool = False, any_thread: bool = False
+    ) -> None:
+        """`readonly` (dry runs) reads the recorded state, if any, and can never change it.
+
+        `any_thread`: the daemon's passes run on a pool's threads, one at a time per State.
+        """
         self.directory = directory
         path = directory / "state.sqlite3"
         try:
             if readonly:
                 target = f"{path.as_uri()}?mode=ro" if path.exists() else ":memory:"
-                self.db = sqlite3.connect(target, uri=True, timeout=30, isolation_level=None)
+                self.db = sqlite3.connect(
+                    target,
+                    uri=True,
+                    timeout=30,
+                    isolation_level=None,
+                    check_same_thread=not any_thread,
+                )
                 if not path.exists():
                     self.db.executescript(SCHEMA)
                 return
             directory.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=not any_thread
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
@@ -208,6 +236,57 @@ class State:
                 ),
             )
 
+    def last_pass(self, account: str, *, ok: bool) -> sqlite3.Row | None:
+        """The last pass that succeeded (or failed): started, finished, error, counts."""
+        self.db.row_factory = sqlite3.Row
+        try:
+            row: sqlite3.Row | None = self.db.execute(
+                "SELECT * FROM passes WHERE account=? AND ok=? ORDER BY finished DESC LIMIT 1",
+                (account, int(ok)),
+            ).fetchone()
+            return row
+        finally:
+            self.db.row_factory = None
+
+    def activity(self, account: str, since: datetime) -> Activity:
+        """Messages handled, and passes failed, since `since`."""
+        after = since.astimezone(UTC).isoformat()
+        found = Activity()
+        rows = self.db.execute(
+            "SELECT action, label, reason, COUNT(*) FROM messages "
+            "WHERE account=? AND handled_at>=? GROUP BY action, label, reason",
+            (account, after),
+        )
+        for action, label, reason, count in rows:
+            found.seen += count
+            if action == "drafted":
+                found.drafted[label] += count
+            elif action == "skipped":
+                found.skipped[reason.split(" (")[0]] += count
+            elif action == "error":
+                found.errors += count
+            else:
+                found.no_refusal += count
+        (found.failed_passes,) = self.db.execute(
+            "SELECT COUNT(*) FROM passes WHERE account=? AND ok=0 AND finished>=?",
+            (account, after),
+        ).fetchone()
+        return found
+
+    def recent(self, account: str | None, limit: int) -> list[sqlite3.Row]:
+        """The last `limit` decisions, newest first, of one account or all."""
+        self.db.row_factory = sqlite3.Row
+        try:
+            return list(
+                self.db.execute(
+                    "SELECT * FROM messages WHERE (? IS NULL OR account=?) "
+                    "ORDER BY handled_at DESC LIMIT ?",
+                    (account, account, limit),
+                )
+            )
+        finally:
+            self.db.row_factory = None
+
     def messages(self, account: str) -> list[sqlite3.Row]:
         self.db.row_factory = sqlite3.Row
         try:
@@ -220,14 +299,36 @@ class State:
             self.db.row_factory = None
 
 
+def _lock_path(directory: Path, account: str) -> Path:
+    return directory / "locks" / (re.sub(r"[^\w.-]", "_", account) + ".lock")
+
+
+def lock_holder(directory: Path, account: str) -> str | None:
+    """Who holds the account's lock ("pid N"), or None when no process does."""
+    try:
+        handle = _lock_path(directory, account).open(encoding="utf-8")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "another process"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+
+
 @contextlib.contextmanager
-def account_lock(directory: Path, account: str) -> Iterator[None]:
-    """Refuse, rather than race, a second process working on the same account."""
+def account_lock(directory: Path, account: str, holder: str = "") -> Iterator[None]:
+    """Refuse, rather than race, a second process working on the same account.
+
+    `holder` names this process in the refusal another one gets (default: "pid N").
+    """
     locks = directory / "locks"
     try:
         locks.mkdir(parents=True, exist_ok=True)
         handle: IO[str] = open(  # noqa: SIM115 (closed by the with below)
-            locks / (re.sub(r"[^\w.-]", "_", account) + ".lock"), "a+"
+            _lock_path(directory, account), "a+"
         )
     except OSError as exc:
         raise StateError(f"cannot create a lock file in {locks}: {exc}") from None
@@ -236,13 +337,13 @@ def account_lock(directory: Path, account: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            other = handle.read().strip() or "another process"
             raise LockedError(
-                f"account {account!r} is being processed by {holder}; "
+                f"account {account!r} is being processed by {other}; "
                 "wait for it to finish or stop it first"
             ) from None
         handle.truncate(0)
-        handle.write(f"pid {os.getpid()}")
+        handle.write(holder or f"pid {os.getpid()}")
         handle.flush()
         try:
             yield
