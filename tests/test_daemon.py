@@ -159,11 +159,15 @@ def test_sigterm_mid_pass_stops_between_messages_and_exits_0(
 def test_sigterm_and_sigint_exit_0(
     signum: int, dovecot: Dovecot, user: str, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
-    config = write_config(tmp_path / "config.toml", dovecot, {"work": user})
+    log_file = tmp_path / "logs" / "triage.log"
+    config = write_config(
+        tmp_path / "config.toml", dovecot, {"work": user}, daemon={"log_file": str(log_file)}
+    )
     daemon = start(daemons, config)
     daemon.wait_for(r"IDLE on INBOX")
     assert daemon.stop(signum, timeout=15) == 0
     assert daemon.text().rstrip().endswith("daemon stopped")
+    assert log_file.read_text() == daemon.text()  # the optional log file has every line
 
 
 def test_a_second_daemon_or_a_run_on_the_same_account_is_refused(

@@ -107,4 +107,5 @@ def test_the_only_writes_to_a_store_are_append_and_keywords() -> None:
         "idle_done",
         "noop",
         "shutdown",
+        "socket",
     }, calls

@@ -157,3 +157,27 @@ def test_a_pass_stopped_between_messages_resumes_where_it_stopped(
     assert rest.seen == 2
     assert rest.drafted == {"third_party": 1} and rest.skipped == {"too large": 1}
     assert draft_count(dovecot, user) == 2
+
+
+def test_a_maildir_account_works_in_the_daemon_too(
+    tmp_path: Path, make_worker: Callable[..., tuple[Worker, list[float]]]
+) -> None:
+    import mailbox
+
+    inbox = mailbox.Maildir(tmp_path / "Mail", create=True)
+    mailbox.Maildir(tmp_path / "Mail" / ".Drafts", create=True)
+    cfg = config.parse(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "identity": {"name": "Camille Martin", "address": "camille@example.com"},
+            "accounts": [{"name": "local", "maildir": str(tmp_path / "Mail")}],
+        }
+    )
+    worker, scheduled = make_worker(cfg)
+    inbox.add(make_mail(*EN_REFUSAL))
+    worker.run()
+    inbox.add(make_mail(*FR_REFUSAL))
+    worker.run()
+    worker.run()
+    assert [ok for ok, _ in passes(cfg)] == [1, 1, 1] and scheduled == []
+    assert len(list((tmp_path / "Mail" / ".Drafts" / "cur").iterdir())) == 2

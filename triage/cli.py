@@ -19,9 +19,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("triage")
 
 
+COMMON_DEFAULTS = {"config": None, "verbose": False, "quiet": False, "debug": False}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    for name, default in COMMON_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
     _logging(args)
     try:
         result: int = args.func(args)
@@ -39,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a sub-command's defaults must not undo `triage -q run` (see main()).
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument(
         "--config",
         metavar="PATH",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -281,6 +282,9 @@ class ImapMailbox:
         return {"inbox": self.inbox, "drafts": self.drafts, "sent": self._sent_folder() or "(none)"}
 
     def close(self) -> None:
+        # A connection that died silently must not hold up the exit for `timeout`.
+        with contextlib.suppress(OSError):
+            self.client.socket().settimeout(min(5.0, self.account.timeout))
         if self._idling:
             self._idling = False
             try:

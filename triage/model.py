@@ -67,7 +67,7 @@ def build(c: float = 0.5) -> Pipeline:
                 alternate_sign=False,
                 norm=None,
                 lowercase=False,
-                token_pattern=WORD_PATTERN,
+                token_pattern=WORD_PATTERN if analyzer == "word" else None,
                 dtype=np.float64,
             ),
             TfidfTransformer(sublinear_tf=True),

@@ -66,14 +66,13 @@ class Daemon:
             log.info("daemon started (pid %d): %s", os.getpid(), _describe(accounts))
             self._loop()
             log.info("stopping")
+        finally:
             if not self._stop_workers(STOP_GRACE):
-                log.warning(
-                    "a pass is still waiting for its server; exiting anyway "
-                    "(the next start resumes it)"
-                )
+                # Exiting is then like a crash, which every pass survives: its next start
+                # resumes at the first message not recorded. The locks go with the process.
+                log.warning("a pass is still waiting for its server; exiting anyway")
                 logging.shutdown()
                 os._exit(0)
-        finally:
             with contextlib.suppress(Exception):
                 self.scheduler.shutdown(wait=False)
             for name in list(self.locks):

@@ -227,9 +227,8 @@ class Worker:
         if reason != self._explained:
             self._explained = reason
             log.error(
-                "account %s: %s. Not retrying for %.0f minutes: fix it, then send SIGHUP to "
-                "the daemon (or restart it) to retry at once",
-                self.name,
+                "%s. Not retrying for %.0f minutes: fix it, then send SIGHUP to the daemon "
+                "(or restart it) to retry at once",
                 reason,
                 wait / 60,
             )
@@ -255,13 +254,8 @@ class Worker:
 
     def _drop(self, *, politely: bool = False) -> None:
         store, self._store = self._store, None
-        if store is None:
-            return
-        abort = None if politely else getattr(store, "abort", None)
-        try:
-            (abort or store.close)()
-        except Exception:
-            log.debug("account %s: closing the connection failed", self.name, exc_info=True)
+        if store is not None:
+            _close(store, politely=politely)
 
     # The IDLE watcher ---------------------------------------------------------------------
 
@@ -271,7 +265,6 @@ class Worker:
             if self.stopping.is_set():
                 return
         backoff = Backoff(self.config.daemon.backoff_max)
-        quiet = False  # after the first failure of an outage, say no more until it ends
         while not self.stopping.is_set():
             blocked = self._blocked_until - time.monotonic()
             if blocked > 0:
@@ -285,13 +278,9 @@ class Worker:
                 continue
             except TriageError as exc:
                 delay = backoff.next()
-                log.log(
-                    logging.DEBUG if quiet else logging.WARNING,
-                    "%s; IDLE again in %.0f s",
-                    exc,
-                    delay,
-                )
-                quiet = True
+                # Said once per outage (the passes report it too), then only at DEBUG.
+                level = logging.WARNING if backoff.failures == 1 else logging.DEBUG
+                log.log(level, "%s; IDLE again in %.0f s", exc, delay)
                 self.stopping.wait(delay)
                 continue
             connected = time.monotonic()
@@ -301,17 +290,14 @@ class Worker:
             except Exception as exc:
                 if not isinstance(exc, TriageError):
                     log.exception("account %s: unexpected error in IDLE", self.name)
-                _abort(store)
+                _close(store)
                 if time.monotonic() - connected > STEADY:
                     backoff.reset()
                 delay = backoff.next()
                 log.warning(
                     "account %s: IDLE connection lost (%s); again in %.0f s", self.name, exc, delay
                 )
-                quiet = True
                 self.stopping.wait(delay)
-                continue
-            quiet = False
 
     def _idle_on(self, store: Mailbox) -> bool:
         """IDLE until stopped; False when IDLE is not possible here (polling goes on)."""
@@ -340,9 +326,10 @@ class Worker:
         return True
 
 
-def _abort(store: Mailbox) -> None:
-    abort = getattr(store, "abort", None)
+def _close(store: Mailbox, *, politely: bool = False) -> None:
+    """Log out (`politely`), or drop a connection that failed without waiting for it."""
+    abort = None if politely else getattr(store, "abort", None)
     try:
         (abort or store.close)()
     except Exception:
-        log.debug("closing a lost connection failed", exc_info=True)
+        log.debug("account %s: closing the connection failed", store.name, exc_info=True)
