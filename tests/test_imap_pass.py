@@ -301,3 +301,30 @@ def test_oversized_message_is_skipped_with_reason(
     summary = run(make_config(user, max_message_bytes=2000))
     assert summary.skipped == {"too large": 1}
     assert drafts(dovecot, user) == []
+
+
+def test_earlier_reply_in_sent_feeds_the_already_helped_signal(
+    dovecot: Dovecot, user: str, make_config: MakeConfig
+) -> None:
+    earlier = make_mail(
+        "Re: Your CV",
+        "Here is your revised CV with the changes we discussed: the summary, the experience "
+        "section and the skills list for recruiters.",
+        sender="Camille Martin <camille@example.com>",
+        to="Tom Okafor <tom@client.example>",
+    )
+    dovecot.deliver(user, earlier, folder="Sent")
+    dovecot.deliver(
+        user,
+        make_mail(
+            "CV again",
+            "Hi Camille, recruiters still don't call back after the CV changes. Could we look at "
+            "the experience section and the summary of my CV once more? Tom",
+            sender="Tom Okafor <tom@client.example>",
+        ),
+    )
+    summary = run(make_config(user), dry_run=True)
+    (report,) = summary.reports
+    assert any(
+        "earlier thread with this sender" in e for e in report.evidence.get("already_helped", [])
+    )

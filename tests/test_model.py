@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from triage import registry
+from triage import model, registry
 from triage.classify import HybridClassifier, RuleClassifier
 from triage.context import Context, WorkingTime, similarity
 from triage.errors import ConfigError, ModelError
@@ -19,11 +19,6 @@ from triage.labels import LABELS, NONE
 from triage.parsing import from_fields
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip(
-    "sklearn", reason="the model extra is not installed (pip install -e '.[model]')"
-)
-
-from triage import model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

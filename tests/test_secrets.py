@@ -154,5 +154,6 @@ def test_no_secret_in_debug_protocol_traces(
     assert "**REDACTED**" in trace  # the trace is on, and the login line was hidden
     assert "< b'* OK" in trace or "< b'" in trace
     assert PASSWORD not in trace
+    assert "no budget at all" not in trace  # nor a message body (imaplib logs literals)
     sasl = f"user={user}\1auth=Bearer {PASSWORD}\1\1".encode()
     assert base64.b64encode(sasl).decode() not in trace

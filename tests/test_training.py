@@ -16,10 +16,6 @@ from triage import config, registry, training
 from triage.cli import main
 from triage.labels import LABELS
 
-pytest.importorskip(
-    "sklearn", reason="the model extra is not installed (pip install -e '.[model]')"
-)
-
 PER_LABEL = 24
 
 

@@ -143,6 +143,12 @@ def _logging(args: argparse.Namespace) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     if args.debug:  # the IMAP protocol trace; imapclient hides LOGIN and AUTHENTICATE
         logging.getLogger("imapclient").setLevel(logging.DEBUG)
+        logging.getLogger("imapclient.imaplib").addFilter(_no_message_data)
+
+
+def _no_message_data(record: logging.LogRecord) -> bool:
+    """imaplib's trace repeats every response with its literals, message bodies included."""
+    return not str(record.msg).startswith("untagged_responses[")
 
 
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -218,12 +224,11 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from triage import sources
-    from triage.classify import RuleClassifier
+    from triage import runner, sources
     from triage.screening import screen
 
     cfg = optional_config(args.config)
-    classifier = RuleClassifier({"en": cfg.rules.en, "fr": cfg.rules.fr})
+    classifier = runner.build_classifier(cfg)
     own = {cfg.identity.address, *cfg.identity.aliases} - {""}
     unreadable = 0
     batch: list[sources.Item] = []

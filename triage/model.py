@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from sklearn.svm import LinearSVC
 from triage.context import STOPWORDS
 from triage.errors import ModelError
 from triage.labels import LABELS, REFUSALS
+
+log = logging.getLogger(__name__)
 
 #: Bumped whenever the input rows or the pipeline's shape change: older files are refused.
 FEATURES_VERSION = 1
@@ -200,6 +203,15 @@ def load(directory: Path) -> Model:
         raise ModelError(f"cannot load {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(pipeline, Pipeline):
         raise ModelError(f"{path} does not hold a triage model")
+    trained = str(meta.get("versions", {}).get("scikit-learn", ""))
+    if trained.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+        log.warning(
+            "%s was trained with scikit-learn %s, this is %s: retrain it with "
+            "`triage train` if decisions look wrong",
+            path,
+            trained or "?",
+            sklearn.__version__,
+        )
     return Model(pipeline, meta)
 
 

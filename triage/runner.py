@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from triage.model import Model
 from triage.config import Account, Config
 from triage.drafting import Drafter
-from triage.errors import LockedError, MailboxError, TriageError
+from triage.errors import LockedError, MailboxError, ModelError, TriageError
 from triage.mailbox import Mailbox
 from triage.pipeline import Pass, Summary
 from triage.state import State, account_lock
@@ -42,8 +42,12 @@ def build_classifier(config: Config) -> Classifier:
         return rules
 
     def load() -> Model:
-        from triage import model, registry
+        from triage import registry
 
+        try:
+            from triage import model
+        except ImportError as exc:  # a broken or partial install
+            raise ModelError(f"cannot import the model's libraries ({exc})") from None
         return model.load(registry.active(config.state_path).directory)
 
     working = WorkingTime.parse(
