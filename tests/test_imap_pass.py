@@ -328,3 +328,33 @@ def test_earlier_reply_in_sent_feeds_the_already_helped_signal(
     assert any(
         "earlier thread with this sender" in e for e in report.evidence.get("already_helped", [])
     )
+
+
+def test_check_names_the_folders_and_says_what_is_wrong(
+    dovecot: Dovecot,
+    user: str,
+    make_config: MakeConfig,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from triage.cli import main
+
+    good = make_config(user).accounts[0]
+    path = tmp_path / "check.toml"
+    path.write_text(
+        f'state_dir = "{tmp_path / "s"}"\n'
+        f'[[accounts]]\nname = "work"\nhost = "127.0.0.1"\nport = {good.port}\n'
+        f'security = "plain"\nusername = "{user}"\npassword_env = "TRIAGE_TEST_PASSWORD"\n'
+        f'[[accounts]]\nname = "broken"\nhost = "127.0.0.1"\nport = {good.port}\n'
+        f'security = "plain"\nusername = "{user}"\npassword_env = "TRIAGE_UNSET_PASSWORD"\n'
+    )
+    monkeypatch.delenv("TRIAGE_UNSET_PASSWORD", raising=False)
+    assert main(["check", "--config", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"config {path}: ok (2 account(s))")
+    assert lines[1] == "work: ok; inbox = INBOX, drafts = Drafts, sent = Sent"
+    assert lines[2] == (
+        "broken: account 'broken': environment variable TRIAGE_UNSET_PASSWORD "
+        "is not set (password_env)"
+    )
