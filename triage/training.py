@@ -30,6 +30,9 @@ DEV_SHARE = 0.2
 #: Out-of-fold precision asked of each refusal label when its threshold is chosen: 0.95
 #: keeps the overall refusal precision above 0.92 and the false-refusal rate near 3 %.
 TARGET_PRECISION = 0.95
+#: Tried in turn for a label whose confident predictions never reach the target, so that a
+#: label the model finds hard is drafted rarely rather than never.
+FALLBACK_PRECISION = (0.9, 0.85)
 MIN_EXAMPLES = 20
 FOLDS = 5
 
@@ -151,12 +154,15 @@ def thresholds(
             ),
             reverse=True,
         )
-        best = 1.01  # never, unless some threshold reaches the target
-        right = 0
-        for count, (p, ok) in enumerate(picked, 1):
-            right += ok
-            if right / count >= TARGET_PRECISION and count >= 5:
-                best = float(p)
+        best = 1.01  # never, unless some threshold reaches a target
+        for target in (TARGET_PRECISION, *FALLBACK_PRECISION):
+            right = 0
+            for count, (p, ok) in enumerate(picked, 1):
+                right += ok
+                if right / count >= target and count >= 5:
+                    best = float(p)
+            if best <= 1.0:
+                break
         chosen[label] = round(max(best, 0.3), 4) if best <= 1.0 else best
     return chosen
 
