@@ -136,8 +136,8 @@ class HybridClassifier:
             return self.rules.decide(inquiries)
         from triage.model import rows
 
-        matches = [self.rules.rules.match(matched_text(i)) for i in inquiries]
         texts = [model_text(i) for i in inquiries]
+        matches = [self.rules.rules.match(text, folded=True) for text in texts]
         weights = [[m.weights[label] for label in REFUSALS] for m in matches]
         probabilities = model.probabilities(rows(texts, weights))
         labels = model.labels
@@ -153,9 +153,10 @@ class HybridClassifier:
             threshold = model.thresholds.get(best, 0.5)
             label = best if best != NONE and scores[best] >= threshold else NONE
             top = best if best != NONE else max(REFUSALS, key=lambda k: scores[k])
-            terms = model.top_terms(text, top)
-            if terms and (label != NONE or scores[top] >= 0.2):
-                evidence.setdefault(top, []).append("model: " + ", ".join(terms))
+            if label != NONE or scores[top] >= 0.2:
+                terms = model.top_terms(text, top)
+                if terms:
+                    evidence.setdefault(top, []).append("model: " + ", ".join(terms))
             rounded = {k: round(v, 4) for k, v in scores.items()}
             decisions.append(Decision(label, rounded, evidence, inquiry.lang))
         return decisions

@@ -24,6 +24,7 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.svm import LinearSVC
+from sklearn.utils import murmurhash3_32
 
 from triage.context import STOPWORDS
 from triage.errors import ModelError
@@ -120,10 +121,10 @@ class Model:
         terms = sorted(set(hasher.build_analyzer()(text)))
         if not terms or label not in self.labels:
             return []
-        one_per_row = HashingVectorizer(
-            analyzer=lambda term: [term], n_features=N_FEATURES, alternate_sign=False, norm=None
+        # The index HashingVectorizer gives each term (FeatureHasher's murmurhash3, unsigned).
+        index = np.array(
+            [abs(murmurhash3_32(t.encode("utf-8"), seed=0)) % N_FEATURES for t in terms]
         )
-        index = one_per_row.transform(terms).indices
         estimator = self.pipeline.named_steps["classifier"].calibrated_classifiers_[0].estimator
         coef = estimator.coef_[self.labels.index(label)][:N_FEATURES]
         weight = coef[index] * tfidf.idf_[index]

@@ -54,6 +54,10 @@ def tokenize(text: str) -> list[str]:
     return TOKEN.findall(fold(text[:MAX_CHARS]))
 
 
+def tokenize_folded(folded: str) -> list[str]:
+    return TOKEN.findall(folded[:MAX_CHARS])
+
+
 def make_rule(label: str, phrase: str, weight: float) -> Rule:
     # "garanti*" keeps its star on the word it ends; elsewhere "*" is plain punctuation.
     tokens = tuple(re.findall(r"\w+\*|\w+|[^\w\s]", fold(phrase)))
@@ -75,8 +79,9 @@ class RuleSet:
             else:
                 self._by_first.setdefault(first, []).append(index)
 
-    def match(self, text: str) -> Match:
-        words = tokenize(text)
+    def match(self, text: str, *, folded: bool = False) -> Match:
+        """Scores for `text` (already passed through `fold` when `folded`)."""
+        words = tokenize_folded(text) if folded else tokenize(text)
         found: set[int] = set()
         rules, by_first, by_stem = self.rules, self._by_first, self._by_stem
         for i, word in enumerate(words):

@@ -10,11 +10,15 @@ from html.parser import HTMLParser
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "«": '"', "»": '"', "\u00a0": " "})
 
 
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
 def fold(text: str) -> str:
     """Lower-case, accent-free, typographic quotes made plain: what rules and model match on."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return stripped.casefold()
+    text = text.translate(_APOSTROPHES)
+    if text.isascii():
+        return text.casefold()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text)).casefold()
 
 
 class _TextExtractor(HTMLParser):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from triage import sources
-from triage.classify import RuleClassifier, matched_text, model_text
+from triage.classify import RuleClassifier, model_text
 from triage.errors import InputError
 from triage.evaluation import evaluate
 from triage.labels import LABELS, NONE, REFUSALS
@@ -132,8 +132,8 @@ def features(
 ) -> tuple[list[str], list[list[float]]]:
     texts = [model_text(e.inquiry) for e in examples]
     weights = []
-    for example in examples:
-        match = rules.rules.match(matched_text(example.inquiry))
+    for text in texts:
+        match = rules.rules.match(text, folded=True)
         weights.append([match.weights[label] for label in REFUSALS])
     return texts, weights
 
