@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -251,6 +252,7 @@ def main() -> None:
             memory(server, work, args.passes)
     finally:
         server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

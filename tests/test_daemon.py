@@ -279,7 +279,7 @@ def test_status_and_log_show_passes_counts_evidence_and_drafts(
     assert main(["log", "--config", str(config), "--account", "nope"]) == 2
 
 
-def test_daemon_help_and_a_bad_config_give_one_line(tmp_path: Path) -> None:
+def test_a_bad_daemon_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "config.toml"
     bad.write_text("[daemon]\nbackoff_max = 0\n", encoding="utf-8")
     done = subprocess.run(
