@@ -6,12 +6,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from triage import registry, training
-from triage.config import Config
+from triage import registry
 from triage.errors import InputError, TriageError
 from triage.evaluation import evaluate, render
+
+if TYPE_CHECKING:
+    from triage import training
+    from triage.config import Config
+
+#: Cross-validation folds (training.FOLDS; not imported here, to keep `--help` fast).
+FOLDS = 5
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -33,7 +39,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--force", action="store_true", help="make the new model active even if it scores worse"
     )
-    train.add_argument("--folds", type=int, default=training.FOLDS, help="cross-validation folds")
+    train.add_argument("--folds", type=int, default=FOLDS, help="cross-validation folds")
     train.add_argument("--ship", action="store_true", help=argparse.SUPPRESS)
     train.set_defaults(func=_train)
 
@@ -62,6 +68,8 @@ def _say(message: str) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from triage import training
+
     cfg = _config(args)
     train_split, dev = training.split(training.shipped())
     if args.ship:
@@ -103,6 +111,7 @@ def _compare(
     """Candidate and active model on the same inquiries: the user's (out of fold for the
     candidate), or the shipped development split when the user gave none."""
     from triage import model as model_module
+    from triage import training
 
     try:
         active = model_module.load(registry.active(cfg.state_path).directory)
@@ -129,6 +138,7 @@ def _compare(
 def _imap_examples(cfg: Config) -> list[training.Example]:
     if not cfg.training.folders:
         return []
+    from triage import training
     from triage.runner import open_mailbox
 
     account = cfg.account(cfg.training.account) if cfg.training.account else cfg.accounts[0]
@@ -146,7 +156,7 @@ def _imap_examples(cfg: Config) -> list[training.Example]:
 
 def _ship(train_split: list[training.Example], dev: list[training.Example], folds: int) -> int:
     """Maintainers: rebuild the model shipped in models/ from the shipped corpus."""
-    from triage import model
+    from triage import model, training
 
     pipeline, meta, _ = training.train(train_split, _say, folds=folds)
     predicted = training.predict(pipeline, meta["thresholds"], dev)
@@ -157,7 +167,7 @@ def _ship(train_split: list[training.Example], dev: list[training.Example], fold
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from triage import model
+    from triage import model, training
 
     cfg = _config(args)
     if args.dev:
