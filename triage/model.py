@@ -58,7 +58,7 @@ TRUSTED = [
 ]
 
 
-def build(c: float = 0.5) -> Pipeline:
+def build(c: float = 1.0) -> Pipeline:
     """Word and character n-grams of the folded text, the rule weights, a calibrated linear
     model. Rows are `[text, w_guarantee, ..., w_cannot_pay]` (see `rows`)."""
 
@@ -135,7 +135,7 @@ class Model:
         return [terms[i] for i in telling[:n]]
 
 
-def fit(data: np.ndarray, labels: Sequence[str], c: float = 0.5) -> Pipeline:
+def fit(data: np.ndarray, labels: Sequence[str], c: float = 1.0) -> Pipeline:
     pipeline = build(c)
     pipeline.fit(data, list(labels))
     return pipeline

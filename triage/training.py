@@ -179,7 +179,7 @@ def decide(
 
 
 def train(
-    examples: Sequence[Example], say: Progress, *, folds: int = FOLDS, c: float = 0.5
+    examples: Sequence[Example], say: Progress, *, folds: int = FOLDS, c: float = 1.0
 ) -> tuple[Any, dict[str, Any], list[str]]:
     """Cross-validate (for thresholds and the report), then fit on everything."""
     from triage import model
