@@ -55,6 +55,8 @@ class MaildirMailbox:
                 "(tried .Drafts, ../Drafts...); set drafts_folder"
             )
         self.drafts = mailbox.Maildir(self.drafts_path, factory=None, create=False)
+        #: Message key -> file, from the last listing (fetch reads from it).
+        self._paths: dict[str, Path] = {}
 
     def _scan(self, folder: Path) -> Iterator[tuple[str, Path, str]]:
         """(key, path, flag letters) for each message, without reading it."""
@@ -71,7 +73,9 @@ class MaildirMailbox:
         if cursor is not None:
             since = cursor.since
         refs = []
+        self._paths = {}
         for key, path, letters in self._scan(self.root):
+            self._paths[key] = path
             try:
                 stat = path.stat()
             except FileNotFoundError:  # moved between new/ and cur/ by a mail client
@@ -85,15 +89,24 @@ class MaildirMailbox:
         return Listing(0, cursor is None, refs)
 
     def fetch(self, refs: Sequence[MessageRef]) -> Iterator[tuple[MessageRef, bytes]]:
-        paths = {key: path for key, path, _ in self._scan(self.root)}
         for ref in refs:
-            path = paths.get(ref.uid)
-            if path is None:
-                continue
-            try:
-                yield ref, path.read_bytes()
-            except FileNotFoundError:
-                continue
+            raw = self._read(ref.uid)
+            if raw is not None:
+                yield ref, raw
+
+    def _read(self, key: str) -> bytes | None:
+        """By the path of the last listing; a file a mail client renamed since (new/ to cur/,
+        a flag change) is looked up again once. None: the message is gone."""
+        for attempt in range(2):
+            path = self._paths.get(key)
+            if path is not None:
+                try:
+                    return path.read_bytes()
+                except FileNotFoundError:
+                    pass
+            if attempt == 0:
+                self._paths = {k: p for k, p, _ in self._scan(self.root)}
+        return None
 
     def find_drafts(self, message_ids: Sequence[str]) -> dict[str, str]:
         wanted = set(message_ids)

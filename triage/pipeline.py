@@ -105,9 +105,6 @@ class Pass:
         self.summary = Summary(account.name)
         self.uidvalidity = 0
         self._ids: set[str] = set()
-        #: Oversized messages, recorded in their place among the others (see `_record_large`).
-        self._large: list[MessageRef] = []
-        self._position: dict[str, int] = {}
         identity = config.identity
         self.own = {identity.address.lower(), *(a.lower() for a in identity.aliases)}
         if "@" in account.username:
@@ -144,20 +141,19 @@ class Pass:
             for r in listing.refs
             if not self.state.is_handled(name, folder, listing.uidvalidity, r.uid)
         ]
-        self._position = {r.uid: i for i, r in enumerate(refs)}
-        self._large = [r for r in refs if r.size > self.account.max_message_bytes]
-        readable = [r for r in refs if r.size <= self.account.max_message_bytes]
-        batch: list[tuple[MessageRef, bytes]] = []
-        for item in self.mailbox.fetch(readable):
-            batch.append(item)
-            if len(batch) >= max(1, self.account.fetch_batch):
-                self._process(batch)
-                batch = []
+        # Chunks in listing order, oversized messages in their place: every message is
+        # recorded in UID order, so a pass that stops or dies resumes at the first one it had
+        # not recorded (the cursor is the highest UID recorded).
+        cap, size = self.account.max_message_bytes, max(1, self.account.fetch_batch)
+        for start in range(0, len(refs), size):
+            chunk = refs[start : start + size]
+            fetched = self.mailbox.fetch([r for r in chunk if r.size <= cap])
+            by_uid = {ref.uid: raw for ref, raw in fetched}
+            self._process(
+                [(r, by_uid.get(r.uid)) for r in chunk if r.size > cap or r.uid in by_uid]
+            )
             if self._stopping():
-                return self.summary
-        self._process(batch)
-        if not self.stopped:
-            self._record_large(len(refs))
+                break
         return self.summary
 
     def _stopping(self) -> bool:
@@ -166,21 +162,16 @@ class Pass:
             log.info("account %s: stopping; the rest waits for the next pass", self.account.name)
         return self.stopped
 
-    def _record_large(self, before: int) -> None:
-        """Record the oversized messages listed before position `before`.
-
-        The cursor is the highest UID recorded, so every message is recorded in listing order:
-        a pass that stops (or dies) then resumes at the first message it had not recorded.
-        """
-        while self._large and self._position[self._large[0].uid] < before:
-            ref = self._large[0]
-            self._large = self._large[1:]
-            self._finish(Pending(ref, None, "", reason=f"too large ({ref.size} bytes)"))
-
-    def _process(self, batch: Sequence[tuple[MessageRef, bytes]]) -> None:
+    def _process(self, batch: Sequence[tuple[MessageRef, bytes | None]]) -> None:
+        """One chunk; a None body is a message over the size cap, recorded with its reason."""
         if not batch:
             return
-        pending = [self._screen(ref, raw) for ref, raw in batch]
+        pending = [
+            self._screen(ref, raw)
+            if raw is not None
+            else Pending(ref, None, "", reason=f"too large ({ref.size} bytes)")
+            for ref, raw in batch
+        ]
         to_classify = [p for p in pending if p.inquiry is not None and not p.reason and not p.error]
         inquiries = [p.inquiry for p in to_classify if p.inquiry]
         contexts = [self._context(i) for i in inquiries] if self.classifier.wants_history else None
@@ -210,7 +201,6 @@ class Pass:
         for p in pending:
             if self._stopping():
                 return
-            self._record_large(self._position.get(p.ref.uid, 0))
             draft = drafts.get(p.ref.uid)
             draft_uid = ""
             if draft is not None and not self.dry_run:

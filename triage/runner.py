@@ -9,15 +9,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from triage.classify import Classifier
-
-if TYPE_CHECKING:
-    from triage.model import Model
 from triage.config import Account, Config
 from triage.drafting import Drafter
 from triage.errors import LockedError, MailboxError, ModelError, TriageError
 from triage.mailbox import Mailbox
 from triage.pipeline import Pass, Summary
 from triage.state import State, account_lock
+
+if TYPE_CHECKING:
+    from triage.model import Model
 
 log = logging.getLogger(__name__)
 
