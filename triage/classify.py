@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from triage import rules
 from triage.context import Context, WorkingTime, similarity
+from triage.errors import ModelError
 from triage.labels import LABELS, NONE, REFUSALS
 from triage.parsing import Inquiry
 from triage.text import fold
@@ -39,8 +40,10 @@ class Decision:
 
 
 class Classifier(Protocol):
-    #: True when `decide` uses the mailbox history (so the pass looks it up).
-    wants_history: bool
+    @property
+    def wants_history(self) -> bool:
+        """True when `decide` uses the mailbox history (so the pass looks it up)."""
+        ...
 
     def decide(
         self, inquiries: Sequence[Inquiry], contexts: Sequence[Context] | None = None
@@ -90,7 +93,7 @@ class RuleClassifier:
 
 def model_text(inquiry: Inquiry) -> str:
     """What the model reads: the same text as the rules, folded."""
-    return fold(matched_text(inquiry))[:20_000]
+    return fold(matched_text(inquiry)[: rules.MAX_CHARS])
 
 
 class HybridClassifier:
@@ -99,8 +102,6 @@ class HybridClassifier:
     The model is loaded on the first batch that has something to classify. When it cannot be
     loaded, the rules decide alone, after one warning.
     """
-
-    wants_history = True
 
     def __init__(
         self,
@@ -115,10 +116,13 @@ class HybridClassifier:
         self._failed = False
 
     @property
+    def wants_history(self) -> bool:
+        """Only the model uses the history: no Sent look-ups once it has failed to load."""
+        return not self._failed
+
+    @property
     def model(self) -> Model | None:
         if self._model is None and not self._failed:
-            from triage.errors import ModelError
-
             try:
                 self._model = self.loader()
             except ModelError as exc:
