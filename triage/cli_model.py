@@ -16,9 +16,6 @@ if TYPE_CHECKING:
     from triage import training
     from triage.config import Config
 
-#: Cross-validation folds (training.FOLDS; not imported here, to keep `--help` fast).
-FOLDS = 5
-
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     train = sub.add_parser(
@@ -39,7 +36,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--force", action="store_true", help="make the new model active even if it scores worse"
     )
-    train.add_argument("--folds", type=int, default=FOLDS, help="cross-validation folds")
+    train.add_argument("--folds", type=int, help="cross-validation folds (default: 5)")
     train.add_argument("--ship", action="store_true", help=argparse.SUPPRESS)
     train.set_defaults(func=_train)
 
@@ -71,14 +68,15 @@ def _train(args: argparse.Namespace) -> int:
     from triage import training
 
     cfg = _config(args)
+    folds = args.folds or training.FOLDS
     train_split, dev = training.split(training.shipped())
     if args.ship:
-        return _ship(train_split, dev, args.folds)
+        return _ship(train_split, dev, folds)
     user = training.from_paths(args.paths) + _imap_examples(cfg)
     if not user and args.no_shipped:
         raise InputError("nothing to train on: give labelled data (PATH or [training.folders])")
     examples = training.merge(user, train_split, not args.no_shipped, _say)
-    pipeline, meta, predicted = training.train(examples, _say, folds=args.folds)
+    pipeline, meta, predicted = training.train(examples, _say, folds=folds)
     print(render(meta["cross_validated"]))
     candidate, current = _compare(cfg, examples, predicted, pipeline, meta, user, dev)
     directory = registry.next_dir(cfg.state_path)
