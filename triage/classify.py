@@ -146,9 +146,10 @@ class HybridClassifier:
         probabilities = model.probabilities(rows(texts, weights))
         labels = model.labels
         contexts = contexts or [Context()] * len(inquiries)
-        decisions = []
-        for inquiry, match, text, probs, context in zip(
-            inquiries, matches, texts, probabilities, contexts, strict=True
+        decisions: list[Decision] = []
+        explain: list[tuple[int, str]] = []  # (decision, label) whose model terms are wanted
+        for inquiry, match, probs, context in zip(
+            inquiries, matches, probabilities, contexts, strict=True
         ):
             scores = {label: float(probs[labels.index(label)]) for label in LABELS}
             evidence = {k: list(v) for k, v in match.evidence.items()}
@@ -158,11 +159,13 @@ class HybridClassifier:
             label = best if best != NONE and scores[best] >= threshold else NONE
             top = best if best != NONE else max(REFUSALS, key=lambda k: scores[k])
             if label != NONE or scores[top] >= 0.2:
-                terms = model.top_terms(text, top)
-                if terms:
-                    evidence.setdefault(top, []).append("model: " + ", ".join(terms))
+                explain.append((len(decisions), top))
             rounded = {k: round(v, 4) for k, v in scores.items()}
             decisions.append(Decision(label, rounded, evidence, inquiry.lang))
+        found = model.top_terms([texts[i] for i, _ in explain], [top for _, top in explain])
+        for (i, top), terms in zip(explain, found, strict=True):
+            if terms:
+                decisions[i].evidence.setdefault(top, []).append("model: " + ", ".join(terms))
         return decisions
 
     def _adjust(

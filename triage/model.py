@@ -7,6 +7,7 @@ model is actually needed: `triage --help` and an idle `triage run` never pay for
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import zipfile
@@ -20,11 +21,11 @@ import sklearn
 import skops.io
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.svm import LinearSVC
-from sklearn.utils import murmurhash3_32
 
 from triage.context import STOPWORDS
 from triage.errors import ModelError
@@ -114,25 +115,34 @@ class Model:
     def probabilities(self, data: np.ndarray) -> np.ndarray:
         return np.asarray(self.pipeline.predict_proba(data))
 
-    def top_terms(self, text: str, label: str, n: int = 5) -> list[str]:
-        """The words and word pairs of this text that pushed most towards `label`."""
+    def top_terms(self, texts: Sequence[str], labels: Sequence[str], n: int = 5) -> list[list[str]]:
+        """For each text, its words and word pairs that pushed most towards its label.
+
+        All the texts' terms are hashed in one call: hashing them one by one in Python cost
+        more than the prediction itself."""
         word = self.pipeline.named_steps["features"].named_transformers_["word"]
         hasher, tfidf = word.steps[0][1], word.steps[1][1]
-        terms = sorted(set(hasher.build_analyzer()(text)))
-        if not terms or label not in self.labels:
-            return []
-        # The index HashingVectorizer gives each term (FeatureHasher's murmurhash3, unsigned).
-        index = np.array(
-            [abs(murmurhash3_32(t.encode("utf-8"), seed=0)) % N_FEATURES for t in terms]
-        )
+        analyze = hasher.build_analyzer()
+        terms = [sorted(set(analyze(text))) for text in texts]
+        flat = list(itertools.chain.from_iterable(terms))
+        if not flat:
+            return [[] for _ in texts]
+        columns = FeatureHasher(N_FEATURES, input_type="string", alternate_sign=False)
+        index = columns.transform(zip(flat)).indices  # one term per row: its column
         estimator = self.pipeline.named_steps["classifier"].calibrated_classifiers_[0].estimator
-        coef = estimator.coef_[self.labels.index(label)][:N_FEATURES]
-        weight = coef[index] * tfidf.idf_[index]
-        order = np.argsort(-weight)
-        telling = [
-            i for i in order if weight[i] > 0 and not all(w in STOPWORDS for w in terms[i].split())
-        ]
-        return [terms[i] for i in telling[:n]]
+        out: list[list[str]] = []
+        start = 0
+        for group, label in zip(terms, labels, strict=True):
+            cols, start = index[start : start + len(group)], start + len(group)
+            if label not in self.labels or not group:
+                out.append([])
+                continue
+            weight = estimator.coef_[self.labels.index(label)][cols] * tfidf.idf_[cols]
+            positive = np.flatnonzero(weight > 0)
+            telling = (group[i] for i in positive[np.argsort(-weight[positive])])
+            meaningful = (t for t in telling if not all(w in STOPWORDS for w in t.split()))
+            out.append(list(itertools.islice(meaningful, n)))
+        return out
 
 
 def fit(data: np.ndarray, labels: Sequence[str], c: float = 1.0) -> Pipeline:

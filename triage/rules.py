@@ -34,12 +34,17 @@ class Rule:
             return False
         for offset, token in enumerate(self.tokens):
             word = words[start + offset]
-            if token.endswith("*") and len(token) > 1:
+            if _prefix(token):
                 if not word.startswith(token[:-1]):
                     return False
             elif word != token:
                 return False
         return True
+
+
+def _prefix(token: str) -> bool:
+    """ "garanti*" matches any word it starts; a lone "*" is punctuation."""
+    return token.endswith("*") and len(token) > 1
 
 
 @dataclass(frozen=True)
@@ -65,32 +70,44 @@ def make_rule(label: str, phrase: str, weight: float) -> Rule:
 
 
 class RuleSet:
-    """Phrase rules indexed by their first word: one look-up per word of the message."""
+    """Phrase rules indexed by their first words: a few look-ups per word of the message."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(r for r in rules if r.tokens)
+        #: One-word rules by their word; longer ones by their first two words, when both are
+        #: plain words: most phrases start with "I", "my", "je" or "de", so the pair is what
+        #: tells them apart.
+        self._by_word: dict[str, list[int]] = {}
+        self._by_pair: dict[tuple[str, str], list[int]] = {}
+        #: The rest, by first word, or by its first three letters when it is a prefix.
         self._by_first: dict[str, list[int]] = {}
-        #: Rules whose first word is a prefix ("garanti*"), by their first three letters.
         self._by_stem: dict[str, list[int]] = {}
         for index, rule in enumerate(self.rules):
-            first = rule.tokens[0]
-            if first.endswith("*") and len(first) > 1:
-                self._by_stem.setdefault(first[:3], []).append(index)
+            tokens = rule.tokens
+            if _prefix(tokens[0]):
+                self._by_stem.setdefault(tokens[0][:3], []).append(index)
+            elif len(tokens) == 1:
+                self._by_word.setdefault(tokens[0], []).append(index)
+            elif not _prefix(tokens[1]):
+                self._by_pair.setdefault((tokens[0], tokens[1]), []).append(index)
             else:
-                self._by_first.setdefault(first, []).append(index)
+                self._by_first.setdefault(tokens[0], []).append(index)
 
     def match(self, text: str, *, folded: bool = False) -> Match:
         """Scores for `text` (already passed through `fold` when `folded`)."""
         words = tokenize_folded(text) if folded else tokenize(text)
         found: set[int] = set()
-        rules, by_first, by_stem = self.rules, self._by_first, self._by_stem
+        rules, by_word, by_pair = self.rules, self._by_word, self._by_pair
+        by_first, by_stem = self._by_first, self._by_stem
+        last = len(words) - 1
         for i, word in enumerate(words):
-            for index in by_first.get(word, ()):
-                if index not in found and rules[index].matches_at(words, i):
-                    found.add(index)
-            for index in by_stem.get(word[:3], ()):
-                if index not in found and rules[index].matches_at(words, i):
-                    found.add(index)
+            if word in by_word:
+                found.update(by_word[word])
+            pair = by_pair.get((word, words[i + 1])) if i < last else None
+            for group in (pair, by_first.get(word), by_stem.get(word[:3])):
+                for index in group or ():
+                    if index not in found and rules[index].matches_at(words, i):
+                        found.add(index)
         weights = dict.fromkeys(REFUSALS, 0.0)
         evidence: dict[str, list[str]] = {}
         for index in sorted(found):  # data order, so evidence reads like the rules file
