@@ -34,7 +34,7 @@ from triage.labels import LABELS, REFUSALS
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the input rows or the pipeline's shape change: older files are refused.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 #: Hashed features: no vocabulary to store, so the file stays small and loads fast.
 N_FEATURES = 2**17
 WORD_PATTERN = r"(?u)\b\w+\b"
@@ -81,7 +81,7 @@ def build(c: float = 1.0) -> Pipeline:
     features = ColumnTransformer(
         [
             ("word", hashed("word", (1, 2)), 0),
-            ("char", hashed("char_wb", (3, 4)), 0),
+            ("char", hashed("char_wb", (4, 4)), 0),
             ("rules", MaxAbsScaler(), list(range(1, 1 + len(REFUSALS)))),
         ]
     )
