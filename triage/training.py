@@ -30,12 +30,11 @@ DEV_SHARE = 0.2
 #: Out-of-fold precision asked of each refusal label when its threshold is chosen, most
 #: cautious first: the lowest target is kept whose decisions, out of fold, still meet
 #: SAFETY. The issue's own figures, checked on out-of-fold data, never on the dev split.
-TARGETS = (0.96, 0.95, 0.94, 0.93, 0.92)
+TARGETS = (0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92)
 #: (lowest precision on the refusal labels, highest false-refusal rate), out of fold.
 SAFETY = (0.93, 0.03)
-#: Tried in turn for a label whose confident predictions never reach the target, so that a
-#: label the model finds hard is drafted rarely rather than never.
-FALLBACK_PRECISION = (0.9, 0.85)
+#: The least precision a label may have out of fold and still be drafted at all.
+FLOOR = 0.85
 MIN_EXAMPLES = 20
 FOLDS = 5
 
@@ -160,7 +159,7 @@ def label_thresholds(
     probs: Sequence[Sequence[float]], labels: Sequence[str], truth: Sequence[str], target: float
 ) -> dict[str, float]:
     """Per refusal label, the lowest threshold at which out-of-fold precision reaches
-    `target` (or a fallback)."""
+    `target`."""
     chosen: dict[str, float] = {}
     for label in REFUSALS:
         k = labels.index(label)
@@ -172,16 +171,19 @@ def label_thresholds(
             ),
             reverse=True,
         )
-        best = 1.01  # never, unless some threshold reaches a target
-        for wanted in (target, *FALLBACK_PRECISION):
-            right = 0
-            for count, (p, ok) in enumerate(picked, 1):
-                right += ok
-                if right / count >= wanted and count >= 5:
-                    best = float(p)
-            if best <= 1.0:
-                break
-        chosen[label] = round(max(best, 0.3), 4) if best <= 1.0 else best
+        # (threshold, precision) at each cut with at least 5 decisions above it.
+        cuts, right = [], 0
+        for count, (p, ok) in enumerate(picked, 1):
+            right += ok
+            if count >= 5:
+                cuts.append((float(p), right / count))
+        reaching = [p for p, precision in cuts if precision >= target]
+        if not reaching and cuts:
+            # A label the model finds hard: its most precise cut, if that is good enough, so
+            # that it is drafted rarely rather than never.
+            top = max(precision for _, precision in cuts)
+            reaching = [p for p, precision in cuts if precision == top and top >= FLOOR]
+        chosen[label] = round(max(min(reaching), 0.3), 4) if reaching else 1.01  # 1.01: never
     return chosen
 
 
