@@ -6,13 +6,15 @@ model is actually needed: `triage --help` and an idle `triage run` never pay for
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
 import logging
+import re
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,9 @@ log = logging.getLogger(__name__)
 FEATURES_VERSION = 3
 #: Hashed features: no vocabulary to store, so the file stays small and loads fast.
 N_FEATURES = 2**17
-WORD_PATTERN = r"(?u)\b\w+\b"
+WORD = re.compile(r"(?u)\b\w+\b")
+#: Terms whose column is remembered, at most (a few MiB): words recur from mail to mail.
+MAX_REMEMBERED = 100_000
 
 #: Everything a model file may contain. skops refuses any other type at load time.
 TRUSTED = [
@@ -56,23 +60,36 @@ TRUSTED = [
     "numpy.float64",
     "numpy.int64",
     "numpy.dtype",
+    "triage.model.words",
 ]
+
+
+def words(text: str) -> tuple[str, ...]:
+    """The words and word pairs of a (folded) text: the model's word features, and the terms
+    its evidence names. Remembered for the latest texts, so that explaining a decision does
+    not read the text a second time."""
+    return _words(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _words(text: str) -> tuple[str, ...]:
+    tokens = WORD.findall(text)
+    return (*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens)))
 
 
 def build(c: float = 1.0) -> Pipeline:
     """Word and character n-grams of the folded text, the rule weights, a calibrated linear
     model. Rows are `[text, w_guarantee, ..., w_cannot_pay]` (see `rows`)."""
 
-    def hashed(analyzer: str, ngrams: tuple[int, int]) -> Pipeline:
+    def hashed(analyzer: Any) -> Pipeline:
         return make_pipeline(
             HashingVectorizer(
                 analyzer=analyzer,
-                ngram_range=ngrams,
+                ngram_range=(4, 4),  # for the characters; `words` makes its own pairs
                 n_features=N_FEATURES,
                 alternate_sign=False,
                 norm=None,
                 lowercase=False,
-                token_pattern=WORD_PATTERN if analyzer == "word" else None,
                 dtype=np.float64,
             ),
             TfidfTransformer(sublinear_tf=True),
@@ -80,8 +97,8 @@ def build(c: float = 1.0) -> Pipeline:
 
     features = ColumnTransformer(
         [
-            ("word", hashed("word", (1, 2)), 0),
-            ("char", hashed("char_wb", (4, 4)), 0),
+            ("word", hashed(words), 0),
+            ("char", hashed("char_wb"), 0),
             ("rules", MaxAbsScaler(), list(range(1, 1 + len(REFUSALS)))),
         ]
     )
@@ -103,6 +120,8 @@ def rows(texts: Sequence[str], rule_weights: Sequence[Sequence[float]]) -> np.nd
 class Model:
     pipeline: Pipeline
     meta: dict[str, Any]
+    #: Term -> column of the hashed word features, for explanations (see top_terms).
+    _columns: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -118,17 +137,23 @@ class Model:
     def top_terms(self, texts: Sequence[str], labels: Sequence[str], n: int = 5) -> list[list[str]]:
         """For each text, its words and word pairs that pushed most towards its label.
 
-        All the texts' terms are hashed in one call: hashing them one by one in Python cost
-        more than the prediction itself."""
+        Hashing terms one by one in Python cost more than the prediction itself: the new
+        terms of a batch are hashed in one call, and the columns remembered."""
         word = self.pipeline.named_steps["features"].named_transformers_["word"]
-        hasher, tfidf = word.steps[0][1], word.steps[1][1]
-        analyze = hasher.build_analyzer()
-        terms = [sorted(set(analyze(text))) for text in texts]
+        tfidf = word.steps[1][1]
+        terms = [sorted(set(words(text))) for text in texts]
         flat = list(itertools.chain.from_iterable(terms))
         if not flat:
             return [[] for _ in texts]
-        columns = FeatureHasher(N_FEATURES, input_type="string", alternate_sign=False)
-        index = columns.transform(zip(flat)).indices  # one term per row: its column
+        known = self._columns
+        if len(known) > MAX_REMEMBERED:
+            known.clear()
+        new = [term for term in set(flat) if term not in known]
+        if new:
+            columns = FeatureHasher(N_FEATURES, input_type="string", alternate_sign=False)
+            hashed = columns.transform(zip(new)).indices.tolist()  # one term a row: its column
+            known.update(zip(new, hashed, strict=True))
+        index = np.array([known[term] for term in flat])
         estimator = self.pipeline.named_steps["classifier"].calibrated_classifiers_[0].estimator
         out: list[list[str]] = []
         start = 0
