@@ -47,6 +47,8 @@ ALLOWED = {
     ("maildir.py", "set_flags"),  # on the draft being written, before it is stored
     ("state.py", "flush"),  # the lock file
     ("training.py", "update"),  # a hash of the training data
+    ("model.py", "update"),  # the memo of term columns
+    ("model.py", "clear"),
 }
 
 

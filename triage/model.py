@@ -81,11 +81,11 @@ def build(c: float = 1.0) -> Pipeline:
     """Word and character n-grams of the folded text, the rule weights, a calibrated linear
     model. Rows are `[text, w_guarantee, ..., w_cannot_pay]` (see `rows`)."""
 
-    def hashed(analyzer: Any) -> Pipeline:
+    def hashed(analyzer: Any, ngrams: tuple[int, int] = (1, 1)) -> Pipeline:
         return make_pipeline(
             HashingVectorizer(
                 analyzer=analyzer,
-                ngram_range=(4, 4),  # for the characters; `words` makes its own pairs
+                ngram_range=ngrams,
                 n_features=N_FEATURES,
                 alternate_sign=False,
                 norm=None,
@@ -98,7 +98,7 @@ def build(c: float = 1.0) -> Pipeline:
     features = ColumnTransformer(
         [
             ("word", hashed(words), 0),
-            ("char", hashed("char_wb"), 0),
+            ("char", hashed("char_wb", (4, 4)), 0),
             ("rules", MaxAbsScaler(), list(range(1, 1 + len(REFUSALS)))),
         ]
     )
