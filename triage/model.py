@@ -40,7 +40,7 @@ FEATURES_VERSION = 3
 #: Hashed features: no vocabulary to store, so the file stays small and loads fast.
 N_FEATURES = 2**17
 WORD = re.compile(r"(?u)\b\w+\b")
-#: Terms whose column is remembered, at most (a few MiB): words recur from mail to mail.
+#: Terms whose column is remembered, at most (about 10 MiB): words recur from mail to mail.
 MAX_REMEMBERED = 100_000
 
 #: Everything a model file may contain. skops refuses any other type at load time.

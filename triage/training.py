@@ -30,7 +30,7 @@ DEV_SHARE = 0.2
 #: Out-of-fold precision asked of each refusal label when its threshold is chosen, most
 #: cautious first: the lowest target is kept whose decisions, out of fold, still meet
 #: SAFETY. The issue's own figures, checked on out-of-fold data, never on the dev split.
-TARGETS = (0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92)
+TARGETS = tuple(round(0.99 - step / 200, 3) for step in range(15))  # 0.99, 0.985 ... 0.92
 #: (lowest precision on the refusal labels, highest false-refusal rate), out of fold.
 SAFETY = (0.93, 0.03)
 #: The least precision a label may have out of fold and still be drafted at all.
