@@ -148,28 +148,24 @@ def state_rows(config_dir: Path, query: str) -> list[tuple[Any, ...]]:
 
 def drafts_in_reply_to(dovecot: Dovecot, user: str) -> list[str]:
     """The In-Reply-To of every draft in the user's Drafts: one per inquiry answered."""
-    client = dovecot.client(user)
-    try:
-        client.select_folder("Drafts", readonly=True)
-        uids = client.search("ALL")
-        if not uids:
-            return []
-        data = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (IN-REPLY-TO)]"])
-        headers = [v[b"BODY[HEADER.FIELDS (IN-REPLY-TO)]"].decode() for v in data.values()]
-        return sorted(h.split(":", 1)[1].strip() for h in headers if ":" in h)
-    finally:
-        client.logout()
+    return header_values(dovecot, user, "Drafts", "IN-REPLY-TO")
 
 
 def inbox_message_ids(dovecot: Dovecot, user: str) -> list[str]:
+    return header_values(dovecot, user, "INBOX", "MESSAGE-ID")
+
+
+def header_values(dovecot: Dovecot, user: str, folder: str, name: str) -> list[str]:
+    """One header of every message in `folder`, sorted, read without setting \\Seen."""
     client = dovecot.client(user)
     try:
-        client.select_folder("INBOX", readonly=True)
+        client.select_folder(folder, readonly=True)
         uids = client.search("ALL")
         if not uids:
             return []
-        data = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-        headers = [v[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode() for v in data.values()]
+        data = client.fetch(uids, [f"BODY.PEEK[HEADER.FIELDS ({name})]"])
+        key = f"BODY[HEADER.FIELDS ({name})]".encode()
+        headers = [v[key].decode() for v in data.values()]
         return sorted(h.split(":", 1)[1].strip() for h in headers if ":" in h)
     finally:
         client.logout()

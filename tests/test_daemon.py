@@ -108,16 +108,24 @@ def test_server_restart_mid_life_drafts_every_inquiry_once_and_never_exits(
         server.cleanup()
 
 
-def test_sigkill_mid_pass_then_restart_drafts_each_inquiry_exactly_once(
-    dovecot: Dovecot, user: str, tmp_path: Path, daemons: list[DaemonProcess]
-) -> None:
-    total = 120
+def mid_pass(
+    dovecot: Dovecot, user: str, tmp_path: Path, daemons: list[DaemonProcess], total: int
+) -> tuple[Path, DaemonProcess]:
+    """A daemon that has drafted its first inquiries out of `total`, small batches left."""
     dovecot.deliver_many(user, refusals(total))
     config = write_config(
         tmp_path / "config.toml", dovecot, {"work": user}, fetch_batch=4, idle=False
     )
-    first = start(daemons, config)
-    first.wait_for(r"uid \d+: drafted")
+    daemon = start(daemons, config)
+    daemon.wait_for(r"uid \d+: drafted")
+    return config, daemon
+
+
+def test_sigkill_mid_pass_then_restart_drafts_each_inquiry_exactly_once(
+    dovecot: Dovecot, user: str, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    total = 120
+    config, first = mid_pass(dovecot, user, tmp_path, daemons, total)
     first.kill()  # SIGKILL
     recorded = state_rows(tmp_path, "SELECT COUNT(*) FROM messages")[0][0]
     assert 0 < recorded < total, "the kill was meant to land mid-pass"
@@ -137,12 +145,7 @@ def test_sigterm_mid_pass_stops_between_messages_and_exits_0(
     dovecot: Dovecot, user: str, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
     total = 120
-    dovecot.deliver_many(user, refusals(total))
-    config = write_config(
-        tmp_path / "config.toml", dovecot, {"work": user}, fetch_batch=4, idle=False
-    )
-    daemon = start(daemons, config)
-    daemon.wait_for(r"uid \d+: drafted")
+    config, daemon = mid_pass(dovecot, user, tmp_path, daemons, total)
     assert daemon.stop(signal.SIGTERM) == 0
     assert "daemon stopped" in daemon.text()
     # Every draft appended was recorded: nothing stopped between the two.
