@@ -144,7 +144,7 @@ class HybridClassifier:
         matches = [self.rules.rules.match(text, folded=True) for text in texts]
         weights = [[m.weights[label] for label in REFUSALS] for m in matches]
         probabilities = model.probabilities(rows(texts, weights))
-        labels = model.labels
+        labels, limits = model.labels, model.thresholds
         contexts = contexts or [Context()] * len(inquiries)
         decisions: list[Decision] = []
         explain: list[tuple[int, str]] = []  # (decision, label) whose model terms are wanted
@@ -155,8 +155,7 @@ class HybridClassifier:
             evidence = {k: list(v) for k, v in match.evidence.items()}
             self._adjust(inquiry, context, scores, evidence)
             best = max(LABELS, key=lambda label: scores[label])
-            threshold = model.thresholds.get(best, 0.5)
-            label = best if best != NONE and scores[best] >= threshold else NONE
+            label = best if best != NONE and scores[best] >= limits.get(best, 0.5) else NONE
             top = best if best != NONE else max(REFUSALS, key=lambda k: scores[k])
             if label != NONE or scores[top] >= 0.2:
                 explain.append((len(decisions), top))

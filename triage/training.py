@@ -145,9 +145,10 @@ def thresholds(
 ) -> tuple[dict[str, float], float]:
     """Per refusal label, the threshold below which the decision is `none` (abstain rather
     than refuse wrongly), and the precision target they were chosen for."""
-    chosen, target = label_thresholds(probs, labels, truth, TARGETS[0]), TARGETS[0]
+    curves = precision_curves(probs, labels, truth)
+    chosen, target = pick(curves, TARGETS[0]), TARGETS[0]
     for lower in TARGETS[1:]:
-        trial = label_thresholds(probs, labels, truth, lower)
+        trial = pick(curves, lower)
         precision, false_refusals = safety(truth, decide(probs, labels, trial))
         if precision < SAFETY[0] or false_refusals > SAFETY[1]:
             break
@@ -160,23 +161,34 @@ def label_thresholds(
 ) -> dict[str, float]:
     """Per refusal label, the lowest threshold at which out-of-fold precision reaches
     `target`."""
-    chosen: dict[str, float] = {}
-    for label in REFUSALS:
-        k = labels.index(label)
-        picked = sorted(
-            (
-                (row[k], t == label)
-                for row, t in zip(probs, truth, strict=True)
-                if max(range(len(labels)), key=lambda j: row[j]) == k
-            ),
-            reverse=True,
-        )
-        # (threshold, precision) at each cut with at least 5 decisions above it.
-        cuts, right = [], 0
-        for count, (p, ok) in enumerate(picked, 1):
+    return pick(precision_curves(probs, labels, truth), target)
+
+
+def precision_curves(
+    probs: Sequence[Sequence[float]], labels: Sequence[str], truth: Sequence[str]
+) -> dict[str, list[tuple[float, float]]]:
+    """Per refusal label, (threshold, precision) at each cut with at least 5 of the label's
+    decisions at or above it, highest threshold first. Independent of any target."""
+    picked: dict[str, list[tuple[float, bool]]] = {label: [] for label in REFUSALS}
+    for row, truth_label in zip(probs, truth, strict=True):
+        k = row.index(max(row))
+        if labels[k] in picked:
+            picked[labels[k]].append((row[k], truth_label == labels[k]))
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for label, decided in picked.items():
+        decided.sort(reverse=True)
+        curve, right = [], 0
+        for count, (p, ok) in enumerate(decided, 1):
             right += ok
             if count >= 5:
-                cuts.append((float(p), right / count))
+                curve.append((float(p), right / count))
+        curves[label] = curve
+    return curves
+
+
+def pick(curves: dict[str, list[tuple[float, float]]], target: float) -> dict[str, float]:
+    chosen: dict[str, float] = {}
+    for label, cuts in curves.items():
         reaching = [p for p, precision in cuts if precision >= target]
         if not reaching and cuts:
             # A label the model finds hard: its most precise cut, if that is good enough, so
@@ -200,7 +212,7 @@ def decide(
 ) -> list[str]:
     out = []
     for row in probs:
-        k = max(range(len(labels)), key=lambda j: row[j])
+        k = row.index(max(row))
         label = labels[k]
         out.append(label if label != NONE and row[k] >= limits.get(label, 0.5) else NONE)
     return out
