@@ -204,3 +204,16 @@ def test_thresholds_lower_the_precision_target_only_while_out_of_fold_decisions_
     # The most permissive target would have let all four look-alikes through.
     loose = training.label_thresholds(probs, labels, truth, training.TARGETS[-1])
     assert training.safety(truth, training.decide(probs, labels, loose))[1] > false_refusals
+
+
+def test_safety_bounds_keep_a_margin_for_the_sample_size() -> None:
+    """3 drafts for 100 ordinary mails is exactly the budget as measured, but not with the
+    uncertainty of so small a sample; 30 for 1,000 is closer to it."""
+    truth = ["none"] * 100 + ["guarantee"] * 10
+    predicted = ["guarantee"] * 3 + ["none"] * 97 + ["guarantee"] * 10
+    assert training.safety(truth, predicted)[1] == 0.03
+    small = training.safety_bounds(truth, predicted)
+    assert small[1] > training.SAFETY[1]
+    assert small[0] < training.safety(truth, predicted)[0]
+    large = training.safety_bounds(truth * 10, predicted * 10)
+    assert training.SAFETY[1] < large[1] < small[1]

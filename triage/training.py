@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +32,8 @@ DEV_SHARE = 0.2
 #: cautious first: the lowest target is kept whose decisions, out of fold, still meet
 #: SAFETY. The issue's own figures, checked on out-of-fold data, never on the dev split.
 TARGETS = tuple(round(0.99 - step / 200, 3) for step in range(15))  # 0.99, 0.985 ... 0.92
-#: (lowest precision on the refusal labels, highest false-refusal rate), out of fold.
+#: (lowest precision on the refusal labels, highest false-refusal rate), out of fold, each
+#: to be met with a margin of one standard error (see `safety_bounds`).
 SAFETY = (0.93, 0.03)
 #: The least precision a label may have out of fold and still be drafted at all.
 FLOOR = 0.85
@@ -149,7 +151,7 @@ def thresholds(
     chosen, target = pick(curves, TARGETS[0]), TARGETS[0]
     for lower in TARGETS[1:]:
         trial = pick(curves, lower)
-        precision, false_refusals = safety(truth, decide(probs, labels, trial))
+        precision, false_refusals = safety_bounds(truth, decide(probs, labels, trial))
         if precision < SAFETY[0] or false_refusals > SAFETY[1]:
             break
         chosen, target = trial, lower
@@ -205,6 +207,20 @@ def safety(truth: Sequence[str], predicted: Sequence[str]) -> tuple[float, float
     nones = [p != NONE for t, p in zip(truth, predicted, strict=True) if t == NONE]
     precision = sum(refused) / len(refused) if refused else 1.0
     return precision, (sum(nones) / len(nones) if nones else 0.0)
+
+
+def safety_bounds(truth: Sequence[str], predicted: Sequence[str]) -> tuple[float, float]:
+    """`safety`, each figure moved one standard error towards the unsafe side. The folds are
+    a sample: measured on the development split, thresholds chosen to meet the budget exactly
+    out of fold drafted for 0.3 to 0.5 points more ordinary mail than out of fold."""
+    precision, false_refusals = safety(truth, predicted)
+    refused = sum(p != NONE for p in predicted)
+    nones = sum(t == NONE for t in truth)
+    if refused:
+        precision -= math.sqrt(precision * (1 - precision) / refused)
+    if nones:
+        false_refusals += math.sqrt(false_refusals * (1 - false_refusals) / nones)
+    return precision, false_refusals
 
 
 def decide(
