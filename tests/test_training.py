@@ -212,8 +212,8 @@ def test_safety_bounds_keep_a_margin_for_the_sample_size() -> None:
     truth = ["none"] * 100 + ["guarantee"] * 10
     predicted = ["guarantee"] * 3 + ["none"] * 97 + ["guarantee"] * 10
     assert training.safety(truth, predicted)[1] == 0.03
-    small = training.safety_bounds(truth, predicted)
+    small = training.safety(truth, predicted, training.MARGIN)
     assert small[1] > training.SAFETY[1]
     assert small[0] < training.safety(truth, predicted)[0]
-    large = training.safety_bounds(truth * 10, predicted * 10)
+    large = training.safety(truth * 10, predicted * 10, training.MARGIN)
     assert training.SAFETY[1] < large[1] < small[1]

@@ -33,8 +33,9 @@ DEV_SHARE = 0.2
 #: SAFETY. The issue's own figures, checked on out-of-fold data, never on the dev split.
 TARGETS = tuple(round(0.99 - step / 200, 3) for step in range(15))  # 0.99, 0.985 ... 0.92
 #: (lowest precision on the refusal labels, highest false-refusal rate), out of fold, each
-#: to be met with a margin of one standard error (see `safety_bounds`).
+#: to be met with a margin of MARGIN standard errors (see `safety`).
 SAFETY = (0.93, 0.03)
+MARGIN = 1.0
 #: The least precision a label may have out of fold and still be drafted at all.
 FLOOR = 0.85
 MIN_EXAMPLES = 20
@@ -151,7 +152,7 @@ def thresholds(
     chosen, target = pick(curves, TARGETS[0]), TARGETS[0]
     for lower in TARGETS[1:]:
         trial = pick(curves, lower)
-        precision, false_refusals = safety_bounds(truth, decide(probs, labels, trial))
+        precision, false_refusals = safety(truth, decide(probs, labels, trial), MARGIN)
         if precision < SAFETY[0] or false_refusals > SAFETY[1]:
             break
         chosen, target = trial, lower
@@ -201,25 +202,26 @@ def pick(curves: dict[str, list[tuple[float, float]]], target: float) -> dict[st
     return chosen
 
 
-def safety(truth: Sequence[str], predicted: Sequence[str]) -> tuple[float, float]:
-    """(precision on the refusal labels, share of `none` that would get a draft)."""
-    refused = [t == p for t, p in zip(truth, predicted, strict=True) if p != NONE]
-    nones = [p != NONE for t, p in zip(truth, predicted, strict=True) if t == NONE]
-    precision = sum(refused) / len(refused) if refused else 1.0
-    return precision, (sum(nones) / len(nones) if nones else 0.0)
-
-
-def safety_bounds(truth: Sequence[str], predicted: Sequence[str]) -> tuple[float, float]:
-    """`safety`, each figure moved one standard error towards the unsafe side. The folds are
-    a sample: measured on the development split, thresholds chosen to meet the budget exactly
-    out of fold drafted for 0.3 to 0.5 points more ordinary mail than out of fold."""
-    precision, false_refusals = safety(truth, predicted)
-    refused = sum(p != NONE for p in predicted)
-    nones = sum(t == NONE for t in truth)
+def safety(
+    truth: Sequence[str], predicted: Sequence[str], margin: float = 0.0
+) -> tuple[float, float]:
+    """(precision on the refusal labels, share of `none` that would get a draft), each moved
+    `margin` standard errors towards the unsafe side. Out-of-fold figures are a sample: dev
+    false refusals ran 0.3 to 0.5 points above the out-of-fold ones thresholds were met on."""
+    refused = right = nones = drafted = 0
+    for t, p in zip(truth, predicted, strict=True):
+        if p != NONE:
+            refused += 1
+            right += t == p
+        if t == NONE:
+            nones += 1
+            drafted += p != NONE
+    precision = right / refused if refused else 1.0
+    false_refusals = drafted / nones if nones else 0.0
     if refused:
-        precision -= math.sqrt(precision * (1 - precision) / refused)
+        precision -= margin * math.sqrt(precision * (1 - precision) / refused)
     if nones:
-        false_refusals += math.sqrt(false_refusals * (1 - false_refusals) / nones)
+        false_refusals += margin * math.sqrt(false_refusals * (1 - false_refusals) / nones)
     return precision, false_refusals
 
 
